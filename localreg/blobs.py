@@ -1,0 +1,367 @@
+"""Content-addressed blob storage through fsspec; the only module that touches fsspec.
+
+Layout under the blob root (``<home>/blobs`` or any fsspec URL):
+
+* ``objects/<2 hex>/<62 hex>``: a loose chunk, named by its sha256;
+* ``packs/<name>.pack``: many small chunks back to back; where each one
+  sits is recorded in SQLite (``chunks.pack``, ``chunks.offset``), never
+  in the pack itself;
+* ``tmp/``: files being written. On local disk every write goes to a
+  temp file in the blob root, is fsynced, then ``os.replace``d into place
+  and the folder fsynced, so a name either holds complete bytes or does
+  not exist. Other filesystems write to a temp name and ``mv`` it.
+
+The blob store knows nothing about SQL: callers record what was written
+after it is durable, which is why a crash can leave an orphan blob but
+never a row that names missing bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat as stat_mod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import fsspec
+from fsspec.callbacks import Callback, NoOpCallback
+
+from . import hashing
+from .errors import CorruptBlob, FileChanged, InvalidInput, NotFound, StoreError
+
+__all__ = ["BlobStore", "Callback", "NoOpCallback", "PackWriter", "open_url", "url_info"]
+
+BUF = 1 << 20
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Written:
+    digest: str
+    size: int
+
+
+class BlobStore:
+    """Chunks by digest, loose or in packs, at an fsspec URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.root = self.root.rstrip("/") or "/"
+        self.is_local = "file" in _protocols(self.fs)
+        self._made: set[str] = set()
+
+    # -- naming -------------------------------------------------------------
+    def _p(self, *parts: str) -> str:
+        return "/".join((self.root.rstrip("/"),) + parts)
+
+    def loose_path(self, digest: str) -> str:
+        h = hashing.hex_of(digest)
+        return self._p("objects", h[:2], h[2:])
+
+    def pack_path(self, name: str) -> str:
+        return self._p("packs", name)
+
+    def _mkdir(self, path: str) -> None:
+        if path in self._made:
+            return
+        if self.is_local:
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.fs.makedirs(path, exist_ok=True)
+        self._made.add(path)
+
+    def _tmp_path(self, suffix: str = "") -> str:
+        self._mkdir(self._p("tmp"))
+        return self._p("tmp", f"{os.getpid()}-{secrets.token_hex(8)}{suffix}")
+
+    def _commit(self, tmp: str, final: str) -> None:
+        parent = final.rsplit("/", 1)[0]
+        self._mkdir(parent)
+        if self.is_local:
+            os.replace(tmp, final)
+            _fsync_dir(parent)
+        else:
+            self.fs.mv(tmp, final)
+
+    # -- writing ------------------------------------------------------------
+    def put_loose(self, src: BinaryIO, *, expected: str | None = None,
+                  callback: Callback | None = None) -> Written:
+        """Stream ``src`` into a loose object, hashing as it goes.
+
+        If ``expected`` is given and the bytes hash otherwise, nothing is
+        kept and :class:`CorruptBlob` is raised.
+        """
+        callback = callback or NoOpCallback()
+        h = hashing.new()
+        size = 0
+        tmp = self._tmp_path()
+        try:
+            if self.is_local:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    buf = bytearray(BUF)
+                    view = memoryview(buf)
+                    readinto = getattr(src, "readinto", None)
+                    while True:
+                        if readinto is not None:
+                            n = readinto(view)
+                            if not n:
+                                break
+                            piece = view[:n]
+                        else:
+                            data = src.read(BUF)
+                            if not data:
+                                break
+                            piece = memoryview(data)
+                            n = len(data)
+                        h.update(piece)
+                        _write_all(fd, piece)
+                        size += n
+                        callback.relative_update(n)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            else:
+                with self.fs.open(tmp, "wb") as out:
+                    while True:
+                        data = src.read(BUF)
+                        if not data:
+                            break
+                        h.update(data)
+                        out.write(data)
+                        size += len(data)
+                        callback.relative_update(len(data))
+            digest = hashing.format_digest(h)
+            if expected is not None and digest != expected:
+                raise CorruptBlob(f"bytes hash to {digest}, expected {expected}", expected)
+            self._commit(tmp, self.loose_path(digest))
+            return Written(digest, size)
+        except BaseException:
+            self._discard(tmp)
+            raise
+
+    def put_bytes(self, data: bytes) -> Written:
+        import io
+        return self.put_loose(io.BytesIO(data))
+
+    def _discard(self, path: str) -> None:
+        try:
+            if self.is_local:
+                os.unlink(path)
+            elif self.fs.exists(path):
+                self.fs.rm(path)
+        except OSError:
+            pass
+
+    def pack_writer(self) -> "PackWriter":
+        return PackWriter(self)
+
+    # -- reading ------------------------------------------------------------
+    def open_loose(self, digest: str) -> IO[bytes]:
+        path = self.loose_path(digest)
+        try:
+            if self.is_local:
+                return open(path, "rb")
+            return self.fs.open(path, "rb")
+        except FileNotFoundError:
+            raise CorruptBlob(f"blob {digest} is missing from {self.url}", digest) from None
+
+    def read_range(self, pack: str, offset: int, size: int) -> bytes:
+        path = self.pack_path(pack)
+        try:
+            if self.is_local:
+                with open(path, "rb") as f:
+                    data = os.pread(f.fileno(), size, offset)
+            else:
+                data = self.fs.cat_file(path, start=offset, end=offset + size)
+        except FileNotFoundError:
+            raise CorruptBlob(f"pack {pack} is missing from {self.url}") from None
+        return data
+
+    def open_pack(self, pack: str) -> IO[bytes]:
+        path = self.pack_path(pack)
+        try:
+            if self.is_local:
+                return open(path, "rb")
+            return self.fs.open(path, "rb")
+        except FileNotFoundError:
+            raise CorruptBlob(f"pack {pack} is missing from {self.url}") from None
+
+    def loose_exists(self, digest: str) -> bool:
+        path = self.loose_path(digest)
+        return os.path.exists(path) if self.is_local else self.fs.exists(path)
+
+    def pack_exists(self, pack: str) -> bool:
+        path = self.pack_path(pack)
+        return os.path.exists(path) if self.is_local else self.fs.exists(path)
+
+    # -- listing and removal (gc, fsck) --------------------------------------
+    def list_loose(self) -> Iterator[tuple[str, int, float]]:
+        """Yield ``(digest, size, mtime)`` of every loose object."""
+        base = self._p("objects")
+        for path, info in _walk(self, base):
+            rel = path[len(base) + 1:].split("/")
+            if len(rel) == 2 and len(rel[0]) == 2 and len(rel[1]) == 62:
+                yield hashing.PREFIX + rel[0] + rel[1], info[0], info[1]
+
+    def list_packs(self) -> Iterator[tuple[str, int, float]]:
+        base = self._p("packs")
+        for path, info in _walk(self, base):
+            yield path[len(base) + 1:], info[0], info[1]
+
+    def list_tmp(self) -> Iterator[tuple[str, int, float]]:
+        base = self._p("tmp")
+        for path, info in _walk(self, base):
+            yield path, info[0], info[1]
+
+    def remove_loose(self, digest: str) -> None:
+        self._discard(self.loose_path(digest))
+
+    def remove_pack(self, name: str) -> None:
+        self._discard(self.pack_path(name))
+
+    def remove_path(self, path: str) -> None:
+        self._discard(path)
+
+    def usage(self) -> int:
+        total = 0
+        for sub in ("objects", "packs"):
+            for _, info in _walk(self, self._p(sub)):
+                total += info[0]
+        return total
+
+
+class PackWriter:
+    """Appends small chunks to one pack file; ``close()`` makes it durable.
+
+    Use as a context manager. Until ``close()`` returns, nothing in the
+    pack may be recorded in SQLite.
+    """
+
+    def __init__(self, store: BlobStore, name: str | None = None) -> None:
+        self.store = store
+        self.name = name or f"{secrets.token_hex(16)}.pack"
+        self.tmp = store._tmp_path(".pack")
+        self.offset = 0
+        self.count = 0
+        if store.is_local:
+            self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
+            os.chmod(self.tmp, 0o600)
+        else:
+            self._f = store.fs.open(self.tmp, "wb")
+
+    def add(self, data: bytes | memoryview) -> int:
+        """Append ``data``; return its offset in the pack."""
+        at = self.offset
+        self._f.write(data)
+        self.offset += len(data)
+        self.count += 1
+        return at
+
+    def close(self) -> str | None:
+        """Make the pack durable under its final name; None if it is empty."""
+        f = self._f
+        if self.store.is_local:
+            f.flush()
+            os.fsync(f.fileno())
+        f.close()
+        if self.count == 0:
+            self.store._discard(self.tmp)
+            return None
+        self.store._commit(self.tmp, self.store.pack_path(self.name))
+        return self.name
+
+    def abort(self) -> None:
+        try:
+            self._f.close()
+        finally:
+            self.store._discard(self.tmp)
+
+    def __enter__(self) -> "PackWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    p = fs.protocol
+    return (p,) if isinstance(p, str) else tuple(p)
+
+
+def _walk(store: BlobStore, base: str) -> Iterator[tuple[str, tuple[int, float]]]:
+    if store.is_local:
+        if not os.path.isdir(base):
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                try:
+                    st = os.stat(p)
+                except FileNotFoundError:
+                    continue
+                yield p.replace(os.sep, "/"), (st.st_size, st.st_mtime)
+    else:
+        if not store.fs.exists(base):
+            return
+        for p, info in store.fs.find(base, detail=True).items():
+            mtime = info.get("created") or info.get("mtime") or 0
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            yield p, (int(info.get("size") or 0), float(mtime))
+
+
+def url_info(url: str) -> list[tuple[str, int]]:
+    """``(url, size)`` of every file at ``url`` (a file, or all files below a folder)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise NotFound(f"reference {url!r} not found") from None
+    proto = _protocols(fs)[0]
+    def full(p: str) -> str:
+        return p if "://" in p else f"{proto}://{p}" if proto != "file" else f"file://{p}"
+    if info.get("type") == "directory":
+        found = fs.find(path, detail=True)
+        return [(full(p), int(i.get("size") or 0)) for p, i in sorted(found.items()) if i.get("type") != "directory"]
+    return [(full(path), int(info.get("size") or 0))]
+
+
+def open_url(url: str) -> IO[bytes]:
+    """Open a referenced file (``file://``, ``memory://``, any fsspec URL) for reading."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        return fs.open(path, "rb")
+    except FileNotFoundError:
+        raise NotFound(f"reference {url!r} not found") from None
+    except (ValueError, ImportError) as e:
+        raise InvalidInput(f"cannot open reference {url!r}: {e}") from None
+
+
+def copy_local_file(src: str, dst: str) -> None:
+    shutil.copyfile(src, dst)

@@ -1,0 +1,202 @@
+"""All SQL of localreg: the schema (``sqlite_utils.Migrations``) and connections.
+
+Invariants the schema holds:
+
+* one ``collections`` table holds both source collections (``project_id``
+  set) and registry collections (``registry_id`` set); names are unique
+  within their project or registry;
+* one ``versions`` table holds source versions and links; a link is a
+  row whose ``source_id`` names a source version, with its own ``idx``
+  in its registry collection; ``idx`` values are handed out from
+  ``collections.next_idx`` and never reused;
+* an alias names exactly one version of its collection (primary key
+  ``(collection_id, alias)``);
+* a chunk row is inserted only after its bytes are durable in the blob
+  store, and every manifest entry names a file digest that is either a
+  whole-file chunk or a row of ``chunked_files`` (or a reference).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils import Database, Migrations
+
+from ..errors import StoreError
+
+SCHEMA_SET = "localreg"
+migrations = Migrations(SCHEMA_SET)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE orgs (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL
+        );
+        CREATE TABLE entities (
+            id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),
+            name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL
+        );
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY, entity_id INTEGER NOT NULL REFERENCES entities(id),
+            name TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (entity_id, name)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),
+            run_id TEXT NOT NULL, name TEXT, job_type TEXT, config TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+            UNIQUE (project_id, run_id)
+        );
+        CREATE TABLE registries (
+            id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),
+            name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+            visibility TEXT NOT NULL CHECK (visibility IN ('organization', 'restricted')),
+            artifact_types TEXT,  -- JSON list; NULL: all types allowed
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            UNIQUE (org_id, name)
+        );
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER REFERENCES projects(id),
+            registry_id INTEGER REFERENCES registries(id),
+            name TEXT NOT NULL, type TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '', tags TEXT NOT NULL DEFAULT '[]',
+            next_idx INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            CHECK ((project_id IS NULL) <> (registry_id IS NULL))
+        );
+        CREATE UNIQUE INDEX collections_in_project ON collections (project_id, name)
+            WHERE project_id IS NOT NULL;
+        CREATE UNIQUE INDEX collections_in_registry ON collections (registry_id, name)
+            WHERE registry_id IS NOT NULL;
+        CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id),
+            idx INTEGER NOT NULL,
+            source_id INTEGER REFERENCES versions(id),  -- set on links only
+            digest TEXT, size INTEGER, file_count INTEGER,
+            description TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL DEFAULT '{}',
+            run_pk INTEGER REFERENCES runs(id),
+            created_by TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            ttl_expires_at TEXT,
+            UNIQUE (collection_id, idx)
+        );
+        CREATE INDEX versions_by_source ON versions (source_id) WHERE source_id IS NOT NULL;
+        CREATE UNIQUE INDEX versions_link_once ON versions (collection_id, source_id)
+            WHERE source_id IS NOT NULL;
+        CREATE INDEX versions_by_digest ON versions (collection_id, digest);
+        CREATE TABLE entries (
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            path TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+            ref TEXT,
+            PRIMARY KEY (version_id, path)
+        ) WITHOUT ROWID;
+        CREATE INDEX entries_by_digest ON entries (digest);
+        CREATE TABLE aliases (
+            collection_id INTEGER NOT NULL REFERENCES collections(id),
+            alias TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            PRIMARY KEY (collection_id, alias)
+        ) WITHOUT ROWID;
+        CREATE INDEX aliases_by_version ON aliases (version_id);
+        CREATE TABLE tags (
+            version_id INTEGER NOT NULL REFERENCES versions(id), tag TEXT NOT NULL,
+            PRIMARY KEY (version_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX tags_by_tag ON tags (tag);
+        CREATE TABLE lineage (
+            run_pk INTEGER NOT NULL REFERENCES runs(id),
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            direction TEXT NOT NULL CHECK (direction IN ('output', 'input')),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_pk, version_id, direction)
+        ) WITHOUT ROWID;
+        CREATE INDEX lineage_by_version ON lineage (version_id);
+        CREATE TABLE chunks (
+            digest TEXT PRIMARY KEY, size INTEGER NOT NULL,
+            pack TEXT, offset INTEGER,  -- NULL pack: a loose object of its own
+            created_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX chunks_by_pack ON chunks (pack) WHERE pack IS NOT NULL;
+        CREATE TABLE chunked_files (
+            digest TEXT PRIMARY KEY, size INTEGER NOT NULL,
+            chunks TEXT NOT NULL  -- JSON list of [chunk digest, size]
+        ) WITHOUT ROWID;
+        CREATE TABLE stat_cache (
+            path TEXT PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+            size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
+        );
+        """
+    )
+
+
+KNOWN_MIGRATIONS = [m.name for m in migrations._migrations]
+SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
+
+
+def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> Database:
+    """Open ``path`` as a sqlite-utils Database in autocommit mode with WAL.
+
+    Transactions are begun explicitly by the store (``BEGIN IMMEDIATE`` for
+    writes), so the sqlite3 module must not begin them on its own.
+    """
+    if readonly:
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+        if not readonly:
+            mode = _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            if mode.lower() != "wal":
+                raise StoreError(f"could not switch {path} to WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise StoreError(f"cannot open database {path}: {e}") from None
+    return Database(conn)
+
+
+def _retry_busy(fn, attempts: int = 50):
+    for i in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or i == attempts - 1:
+                raise
+            time.sleep(min(0.005 * (2 ** i), 0.2))
+
+
+def applied_names(db: Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]
+
+
+def upgrade(db: Database) -> None:
+    """Apply pending migrations, one ``BEGIN IMMEDIATE`` so racing openers serialize."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        pending = migrations.pending(db)
+        if pending:
+            migrations.ensure_migrations_table(db)
+            for m in pending:
+                m.fn(db)
+                migrations._record_applied(db, m.name)
+        db.execute("COMMIT")
+    except BaseException:
+        db.conn.rollback()
+        raise
+
+
+__all__ = ["connect", "upgrade", "migrations", "SCHEMA_VERSION", "KNOWN_MIGRATIONS", "sqlite_utils"]

@@ -1,0 +1,101 @@
+"""The exception tree of localreg.
+
+Every error localreg raises on purpose derives from :class:`LocalregError`
+and is mixed with the builtin exception a caller would already catch
+(``ValueError`` for bad input, ``LookupError`` for things that are not
+there, ``AttributeError`` for W&B members that a draft does not have yet).
+This module imports nothing from localreg.
+"""
+
+from __future__ import annotations
+
+
+class LocalregError(Exception):
+    """Root of every error localreg raises on purpose."""
+
+
+class InvalidInput(LocalregError, ValueError):
+    """A value given by the caller is not acceptable; nothing was written."""
+
+
+class InvalidName(InvalidInput):
+    """A name, type, alias, tag, ref or path does not follow the rules."""
+
+    def __init__(self, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class InvalidMetadata(InvalidInput):
+    """Metadata, config or a filter that is not JSON-able or breaks a limit."""
+
+
+class InvalidFilter(InvalidInput):
+    """A MongoDB-style filter that localreg cannot read."""
+
+
+class TypeMismatch(InvalidInput):
+    """An artifact's type does not fit the collection or registry."""
+
+
+class NotFound(LocalregError, LookupError):
+    """Something named by the caller does not exist."""
+
+    def __init__(self, message: str, ref: object = None) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+    def __str__(self) -> str:  # LookupError would not quote, but be explicit
+        return str(self.args[0]) if self.args else ""
+
+
+class AlreadyExists(LocalregError, ValueError):
+    """Something the caller asked to create exists already."""
+
+
+class Conflict(LocalregError, ValueError):
+    """The request contradicts the state of the store (e.g. deleting an aliased version)."""
+
+
+class ArtifactStateError(LocalregError, AttributeError):
+    """A member was used in the wrong life-cycle state (draft vs. logged)."""
+
+
+class StoreError(LocalregError, OSError):
+    """The store itself cannot be used: missing, corrupt, too new, read-only, busy."""
+
+
+class StoreBusy(StoreError):
+    """SQLite stayed locked by other writers after every retry."""
+
+
+class ReadOnlyStore(StoreError):
+    """The store's home cannot be written to."""
+
+
+class IncompatibleStore(StoreError):
+    """The store was written by a newer localreg."""
+
+
+class CorruptBlob(LocalregError, OSError):
+    """Stored bytes do not match their digest, or are missing."""
+
+    def __init__(self, message: str, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
+
+
+class VerificationError(LocalregError, ValueError):
+    """A download does not match the manifest of its version."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class FileChanged(LocalregError, OSError):
+    """A file changed while it was being read into the store."""
+
+
+class PermissionDenied(LocalregError, PermissionError):
+    """The acting user may not do this."""

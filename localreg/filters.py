@@ -1,0 +1,187 @@
+"""MongoDB-style filters compiled to SQL.
+
+Supported operators: ``$and $or $nor $not $eq $ne $in $nin $gt $gte $lt
+$lte $exists $regex $contains``. A plain value means ``$eq``. Fields are
+declared by the caller as :class:`Field` objects: scalar columns compare
+directly; multi-valued fields (tags, aliases) match when *any* value
+matches, and the negative operators (``$ne``, ``$nin``, ``$not``) mean
+that *no* value matches, as in MongoDB. ``metadata.<a>.<b>`` reads a
+JSON path. Every value reaches SQLite as a bound parameter and every
+field name is looked up in a fixed table, so no filter text becomes SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidFilter
+from .names import is_version
+
+COMPARE = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+NEGATIVE = {"$ne", "$nin"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """``expr`` is a SQL expression over the row; for multi-valued fields it is
+    the value column inside ``source`` (a ``FROM ... WHERE`` clause tied to the row)."""
+
+    expr: str
+    multi_source: str | None = None
+    convert: Callable[[Any], Any] | None = None
+
+
+def _to_time(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
+
+
+def _to_version(value: Any) -> Any:
+    if isinstance(value, str) and is_version(value):
+        return int(value[1:])
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidFilter(f"filter on 'version' needs values like 'v3', got {value!r}")
+
+
+def time_field(expr: str) -> Field:
+    return Field(expr, convert=_to_time)
+
+
+def version_field(expr: str) -> Field:
+    return Field(expr, convert=_to_version)
+
+
+def _json_path(key: str) -> str:
+    parts = key.split(".")
+    if any(p == "" for p in parts):
+        raise InvalidFilter(f"invalid metadata key {key!r} in filter")
+    return "$" + "".join('."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts)
+
+
+class Compiler:
+    def __init__(self, fields: Mapping[str, Field], metadata_expr: str | None = None) -> None:
+        self.fields = fields
+        self.metadata_expr = metadata_expr
+        self.params: list[Any] = []
+
+    def compile(self, flt: Any) -> str:
+        if flt is None or flt == {}:
+            return "1"
+        if not isinstance(flt, Mapping):
+            raise InvalidFilter(f"a filter must be a dict, not {type(flt).__name__}")
+        clauses = []
+        for key, value in flt.items():
+            if not isinstance(key, str):
+                raise InvalidFilter(f"filter keys must be strings, got {key!r}")
+            if key in ("$and", "$or", "$nor"):
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise InvalidFilter(f"{key} takes a non-empty list of filters")
+                parts = [self.compile(v) for v in value]
+                joined = (" AND " if key == "$and" else " OR ").join(f"({p})" for p in parts)
+                clauses.append(f"NOT ({joined})" if key == "$nor" else joined)
+            elif key.startswith("$"):
+                raise InvalidFilter(f"unknown top-level filter operator {key!r}")
+            else:
+                clauses.append(self.field(key, value))
+        return " AND ".join(f"({c})" for c in clauses)
+
+    def _resolve(self, key: str) -> Field:
+        if key.startswith("metadata.") and self.metadata_expr:
+            # the path is a SQL string literal (quotes doubled), never a bound
+            # parameter, so the expression can appear twice in one test
+            path = _json_path(key[len("metadata."):]).replace("'", "''")
+            return Field(f"json_extract({self.metadata_expr}, '{path}')")
+        f = self.fields.get(key)
+        if f is None:
+            known = ", ".join(sorted(self.fields) + (["metadata.<key>"] if self.metadata_expr else []))
+            raise InvalidFilter(f"cannot filter on {key!r}; known fields: {known}")
+        return f
+
+    def field(self, key: str, cond: Any) -> str:
+        if not isinstance(cond, Mapping) or not cond:
+            cond = {"$eq": cond}
+        parts = []
+        for op, value in cond.items():
+            parts.append(self._op(key, op, value))
+        return " AND ".join(f"({p})" for p in parts)
+
+    def _op(self, key: str, op: str, value: Any) -> str:
+        if op == "$not":
+            if isinstance(value, Mapping):
+                return f"NOT ({self.field(key, value)})"
+            raise InvalidFilter(f"$not on {key!r} takes an operator dict")
+        if op not in COMPARE and op not in ("$in", "$nin", "$exists", "$regex", "$contains"):
+            raise InvalidFilter(f"unknown filter operator {op!r} on {key!r}")
+        f = self._resolve(key)
+        conv = f.convert or (lambda v: v)
+        negative = op in NEGATIVE
+        if op == "$exists":
+            if not isinstance(value, bool):
+                raise InvalidFilter(f"$exists on {key!r} takes true or false")
+            if f.multi_source:
+                test = f"EXISTS (SELECT 1 {f.multi_source})"
+            else:
+                test = f"{f.expr} IS NOT NULL"
+            return test if value else f"NOT ({test})"
+        if op in ("$in", "$nin"):
+            if not isinstance(value, (list, tuple)):
+                raise InvalidFilter(f"{op} on {key!r} takes a list")
+            if not value:
+                test = "0"
+            else:
+                for v in value:
+                    self.params.append(_param(conv(v), key))
+                test = f"{f.expr} IN ({','.join('?' * len(value))})"
+        elif op == "$regex":
+            if not isinstance(value, str):
+                raise InvalidFilter(f"$regex on {key!r} takes a string")
+            self.params.append(value)
+            test = f"regexp(?, {f.expr})"
+        elif op == "$contains":
+            if not isinstance(value, str):
+                raise InvalidFilter(f"$contains on {key!r} takes a string")
+            self.params.append(value)
+            test = f"instr({f.expr}, ?) > 0"
+        else:
+            sql_op = COMPARE[op]
+            v = conv(value)
+            if v is None:
+                test = f"{f.expr} IS NULL" if op == "$eq" else f"{f.expr} IS NOT NULL" if op == "$ne" else "0"
+                negative = False
+                if f.multi_source:
+                    return f"EXISTS (SELECT 1 {f.multi_source} AND {test})" if op == "$eq" else f"NOT EXISTS (SELECT 1 {f.multi_source} AND {f.expr} IS NULL)"
+                return test
+            self.params.append(_param(v, key))
+            test = f"{f.expr} {'=' if negative else sql_op} ?"
+        if f.multi_source:
+            exists = f"EXISTS (SELECT 1 {f.multi_source} AND {test})"
+            return f"NOT {exists}" if negative else exists
+        if negative:
+            # as in MongoDB, a row without the field matches $ne and $nin
+            return f"NOT ({test}) OR ({f.expr}) IS NULL"
+        return test
+
+
+def _param(value: Any, key: str) -> Any:
+    if isinstance(value, (str, int, float)) or value is None:
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    raise InvalidFilter(f"cannot compare {key!r} with {type(value).__name__} {value!r}")
+
+
+def compile_filter(flt: Any, fields: Mapping[str, Field], metadata_expr: str | None = None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` for ``flt``; raises :class:`InvalidFilter` naming the bad part."""
+    c = Compiler(fields, metadata_expr)
+    sql = c.compile(flt)
+    return sql, c.params

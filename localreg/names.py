@@ -1,0 +1,252 @@
+"""Parsing and validating names, types, aliases, tags, refs and logical paths.
+
+Rules follow W&B (see WANDB_SEMANTICS.md):
+
+* artifact, collection, entity, project, org and registry names match
+  ``^[A-Za-z0-9_.-]+$`` and have at most 128 characters;
+* types have no ``/`` or ``:``; ``job`` and ``wandb-*`` are reserved;
+* aliases have no ``/`` or ``:`` and are never ``vN`` (that is a version);
+* tags match ``^[-\\w]+( +[-\\w]+)*$``;
+* a ref ``[entity/][project/]name[:alias|:vN]`` whose project part starts
+  with ``wandb-registry-`` is a registry ref ``[org/]wandb-registry-R/C[:alias]``.
+
+Every function raises :class:`~localreg.errors.InvalidName` naming the bad
+value and what it was meant to be.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .errors import InvalidName
+
+MAX_NAME = 128
+REGISTRY_PREFIX = "wandb-registry-"
+LATEST = "latest"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
+_VERSION_RE = re.compile(r"^v(0|[1-9][0-9]*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidName(f"{what} must be a string, not {type(value).__name__}", value)
+    if not value:
+        raise InvalidName(f"{what} must not be empty", value)
+    if len(value) > MAX_NAME:
+        raise InvalidName(f"{what} {value[:40]!r}... is longer than {MAX_NAME} characters", value)
+    return value
+
+
+def check_name(value: object, what: str = "artifact name") -> str:
+    """Return ``value`` if it is a valid artifact/collection/entity/project/org/registry name."""
+    value = _check_str(value, what)
+    if value in (".", "..") or not _NAME_RE.match(value):
+        raise InvalidName(
+            f"invalid {what} {value!r}: use only letters, digits, '-', '_' and '.'", value
+        )
+    return value
+
+
+def check_type(value: object, *, allow_reserved: bool = False) -> str:
+    """Return ``value`` if it is a valid artifact type."""
+    value = _check_str(value, "artifact type")
+    if "/" in value or ":" in value or _CONTROL.search(value):
+        raise InvalidName(f"invalid artifact type {value!r}: '/', ':' and control characters are not allowed", value)
+    if not allow_reserved and (value == "job" or value.startswith("wandb-")):
+        raise InvalidName(f"artifact type {value!r} is reserved", value)
+    return value
+
+
+def is_version(value: str) -> bool:
+    """True for ``v0``, ``v1``, ...: a version index, never an alias."""
+    return bool(_VERSION_RE.match(value))
+
+
+def version_index(value: str) -> int:
+    if not is_version(value):
+        raise InvalidName(f"{value!r} is not a version like 'v3'", value)
+    return int(value[1:])
+
+
+def check_alias(value: object) -> str:
+    """Return ``value`` if it can be set as an alias (``latest`` included)."""
+    value = _check_str(value, "alias")
+    if "/" in value or ":" in value or _CONTROL.search(value) or value != value.strip():
+        raise InvalidName(
+            f"invalid alias {value!r}: '/', ':', control characters and surrounding spaces are not allowed",
+            value,
+        )
+    if is_version(value):
+        raise InvalidName(f"invalid alias {value!r}: 'vN' names a version and cannot be an alias", value)
+    return value
+
+
+def check_aliases(values: object) -> list[str]:
+    """Validate a list of aliases, keeping order and dropping duplicates."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple, set, frozenset)):
+        raise InvalidName(f"aliases must be a list of strings, not {type(values).__name__}", values)
+    out: list[str] = []
+    for v in values:
+        a = check_alias(v)
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def check_tag(value: object) -> str:
+    value = _check_str(value, "tag")
+    if not _TAG_RE.match(value):
+        raise InvalidName(
+            f"invalid tag {value!r}: use words of letters, digits, '-' and '_' separated by single spaces",
+            value,
+        )
+    return value
+
+
+def check_tags(values: object) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple, set, frozenset)):
+        raise InvalidName(f"tags must be a list of strings, not {type(values).__name__}", values)
+    out: list[str] = []
+    for v in values:
+        t = check_tag(v)
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def check_logical_path(value: object) -> str:
+    """Return the normalized logical path of a manifest entry.
+
+    A logical path is relative, uses ``/`` between parts, and has no empty,
+    ``.`` or ``..`` parts, no backslash, no NUL or other control character.
+    It is normalized to Unicode NFC so that one name has one spelling.
+    """
+    if not isinstance(value, str):
+        raise InvalidName(f"file path must be a string, not {type(value).__name__}", value)
+    if not value:
+        raise InvalidName("file path must not be empty", value)
+    if _CONTROL.search(value):
+        raise InvalidName(f"invalid file path {value!r}: control characters (NUL included) are not allowed", value)
+    if "\\" in value:
+        raise InvalidName(f"invalid file path {value!r}: use '/' between parts, not '\\'", value)
+    if value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        raise InvalidName(f"invalid file path {value!r}: must be relative, not absolute", value)
+    value = unicodedata.normalize("NFC", value)
+    parts = value.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise InvalidName(
+                f"invalid file path {value!r}: empty, '.' and '..' parts are not allowed", value
+            )
+    if len(value.encode("utf-8")) > 4096:
+        raise InvalidName(f"invalid file path {value[:40]!r}...: longer than 4096 bytes", value)
+    return value
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed artifact reference.
+
+    For a source ref, ``scope`` is the entity and ``project`` the project
+    (either may be None when left out). For a registry ref, ``registry``
+    is the registry name without its ``wandb-registry-`` prefix and
+    ``scope`` is the org (None: the default org).
+    """
+
+    name: str
+    alias: str | None = None
+    project: str | None = None
+    scope: str | None = None
+    registry: str | None = None
+
+    @property
+    def is_registry(self) -> bool:
+        return self.registry is not None
+
+    def __str__(self) -> str:
+        if self.registry is not None:
+            head = f"{REGISTRY_PREFIX}{self.registry}/{self.name}"
+        else:
+            head = "/".join(p for p in (self.scope, self.project, self.name) if p)
+        if self.registry is not None and self.scope:
+            head = f"{self.scope}/{head}"
+        return f"{head}:{self.alias}" if self.alias else head
+
+
+def parse_ref(value: object, *, allow_alias: bool = True, what: str = "artifact ref") -> Ref:
+    """Parse ``[entity/][project/]name[:alias]`` or a registry ref.
+
+    The string splits at the first ``:`` into path and alias (or ``vN``);
+    the path splits on ``/`` into one to three parts.
+    """
+    if not isinstance(value, str):
+        raise InvalidName(f"{what} must be a string, not {type(value).__name__}", value)
+    if not value:
+        raise InvalidName(f"{what} must not be empty", value)
+    path, sep, alias = value.partition(":")
+    if sep:
+        if not allow_alias:
+            raise InvalidName(f"invalid {what} {value!r}: no ':alias' or ':vN' allowed here", value)
+        if not alias:
+            raise InvalidName(f"invalid {what} {value!r}: nothing after ':'", value)
+        if not is_version(alias):
+            try:
+                check_alias(alias)
+            except InvalidName as e:
+                raise InvalidName(f"invalid {what} {value!r}: {e}", value) from None
+    parts = path.split("/")
+    if len(parts) > 3:
+        raise InvalidName(
+            f"invalid {what} {value!r}: expected name, project/name or entity/project/name", value
+        )
+    try:
+        for p in parts[:-1]:
+            if p.startswith(REGISTRY_PREFIX):
+                continue
+            check_name(p, "entity or project name")
+        name = check_name(parts[-1], "artifact name")
+    except InvalidName as e:
+        raise InvalidName(f"invalid {what} {value!r}: {e}", value) from None
+    project = parts[-2] if len(parts) >= 2 else None
+    scope = parts[-3] if len(parts) == 3 else None
+    if scope is not None and scope.startswith(REGISTRY_PREFIX):
+        raise InvalidName(f"invalid {what} {value!r}: a registry goes in the middle part", value)
+    if project is not None and project.startswith(REGISTRY_PREFIX):
+        registry = project[len(REGISTRY_PREFIX):]
+        try:
+            check_name(registry, "registry name")
+        except InvalidName as e:
+            raise InvalidName(f"invalid {what} {value!r}: {e}", value) from None
+        return Ref(name=name, alias=alias or None, scope=scope, registry=registry)
+    return Ref(name=name, alias=alias or None, project=project, scope=scope)
+
+
+def parse_target_path(value: object) -> Ref:
+    """Parse a link target ``[org/]wandb-registry-R/COLLECTION`` (no alias)."""
+    ref = parse_ref(value, allow_alias=False, what="target path")
+    if not ref.is_registry:
+        raise InvalidName(
+            f"invalid target path {value!r}: expected ORG/{REGISTRY_PREFIX}REGISTRY/COLLECTION",
+            value,
+        )
+    return ref
+
+
+def registry_name(value: object) -> str:
+    """Accept ``model`` or ``wandb-registry-model`` and return ``model``."""
+    if isinstance(value, str) and value.startswith(REGISTRY_PREFIX):
+        value = value[len(REGISTRY_PREFIX):]
+    return check_name(value, "registry name")

@@ -1,0 +1,509 @@
+"""Files in and out of the blob store, with their chunk index in SQLite.
+
+A file is stored as one chunk named by the file's own digest (today's
+rule for every file) or, once content-defined chunking lands, as a list
+of chunks in ``chunked_files``. Chunks smaller than ``PACK_LIMIT`` go into
+pack files, bigger ones are loose objects: creating one file per small
+blob costs about as much as copying it, so 10,000 small files become a
+handful of packs and 10,000 rows.
+
+Ingest keeps a stat cache (path, device, inode, size, mtime in ns ->
+digest): a file whose stat is unchanged is not read again. Entries whose
+mtime is too close to the moment they were read are not cached, since a
+write within the same timestamp tick would go unseen ("racy clean", as
+git calls it).
+
+Reads always re-hash: a chunk whose bytes do not match its digest raises
+:class:`~localreg.errors.CorruptBlob` naming it, and a download never
+leaves a file with wrong bytes under its final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as stat_mod
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import hashing
+from .blobs import BUF, Callback, NoOpCallback, open_url
+from .errors import CorruptBlob, FileChanged, InvalidInput, NotFound, VerificationError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+PACK_LIMIT = 1 << 20          # chunks below this size go into packs
+PACK_TARGET = 64 << 20        # start a new pack past this size
+BATCH_BYTES = 8 << 20         # bytes read ahead per hashing batch
+RACY_NS = 50_000_000          # mtime this close to "now" is not trusted (ns clocks)
+RACY_COARSE_NS = 2_000_000_000  # ... or this close, on filesystems with whole-second mtimes
+SQL_VARS = 500
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest entry: a logical path and the file it holds."""
+
+    path: str
+    digest: str
+    size: int
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["ref"] is None:
+            del d["ref"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Entry":
+        return cls(path=d["path"], digest=d["digest"], size=int(d["size"]), ref=d.get("ref"))
+
+
+def _chunks(seq: Sequence, n: int = SQL_VARS) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i: i + n]
+
+
+def _racy(st: os.stat_result, now_ns: int) -> bool:
+    margin = RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_NS
+    return now_ns - st.st_mtime_ns < margin
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns and a.st_ino == b.st_ino
+
+
+class Objects:
+    """The chunk index of a store and the file-level verbs over it."""
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+        self.blobs = store.blobs
+
+    # -- what is there --------------------------------------------------------
+    def present(self, digests: Iterable[str]) -> set[str]:
+        """The subset of ``digests`` whose bytes the store holds."""
+        digests = list(set(digests))
+        found: set[str] = set()
+        db = self.store.db
+        for part in _chunks(digests):
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in db.execute(f"SELECT digest FROM chunks WHERE digest IN ({marks})", part))
+            found.update(r[0] for r in db.execute(f"SELECT digest FROM chunked_files WHERE digest IN ({marks})", part))
+        return found
+
+    def _record(self, chunk_rows: list[tuple], cache_rows: list[tuple]) -> None:
+        with self.store.transaction() as db:
+            if chunk_rows:
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO chunks (digest, size, pack, offset, created_at) VALUES (?, ?, ?, ?, ?)",
+                    chunk_rows,
+                )
+            if cache_rows:
+                db.conn.executemany(
+                    "INSERT OR REPLACE INTO stat_cache (path, dev, ino, size, mtime_ns, digest) VALUES (?, ?, ?, ?, ?, ?)",
+                    cache_rows,
+                )
+
+    # -- ingest -----------------------------------------------------------------
+    def add_bytes(self, data: bytes) -> tuple[str, int]:
+        digest = hashing.digest_bytes(data)
+        if digest not in self.present([digest]):
+            ts = time.time()
+            if len(data) < PACK_LIMIT:
+                with self.blobs.pack_writer() as pw:
+                    off = pw.add(data)
+                    name = pw.close()
+                self._record([(digest, len(data), name, off, ts)], [])
+            else:
+                w = self.blobs.put_bytes(data)
+                self._record([(w.digest, w.size, None, None, ts)], [])
+        return digest, len(data)
+
+    def add_files(
+        self,
+        files: Sequence[tuple[str, str]],
+        callback: Callback | None = None,
+    ) -> list[Entry]:
+        """Store local files; ``files`` is ``[(logical path, local path)]``.
+
+        Returns the entries in the same order. Unchanged files (same stat as
+        when last read) are not read again. Raises :class:`FileChanged` if a
+        file changes while it is read, :class:`NotFound` if it vanished.
+        """
+        callback = callback or NoOpCallback()
+        callback.set_size(len(files))
+        stats: list[os.stat_result] = []
+        abspaths: list[str] = []
+        for _logical, local in files:
+            ap = os.path.abspath(local)
+            try:
+                st = os.stat(ap)
+            except FileNotFoundError:
+                raise NotFound(f"file {local!r} not found") from None
+            except PermissionError:
+                raise InvalidInput(f"cannot read {local!r}: permission denied") from None
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise InvalidInput(f"{local!r} is not a regular file")
+            abspaths.append(ap)
+            stats.append(st)
+
+        cached = self._cached(abspaths, stats)
+        have = self.present(cached.values()) if cached else set()
+        digests: list[str | None] = [None] * len(files)
+        todo_small: list[int] = []
+        todo_large: list[int] = []
+        for i, ap in enumerate(abspaths):
+            d = cached.get(ap)
+            if d is not None and d in have:
+                digests[i] = d
+                callback.relative_update(1)
+            elif stats[i].st_size < PACK_LIMIT:
+                todo_small.append(i)
+            else:
+                todo_large.append(i)
+
+        chunk_rows: list[tuple] = []
+        cache_rows: list[tuple] = []
+        now_ns = time.time_ns()
+
+        def remember(i: int, st: os.stat_result, digest: str) -> None:
+            if not _racy(st, now_ns):
+                cache_rows.append((abspaths[i], st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest))
+
+        if todo_small:
+            self._ingest_small(todo_small, abspaths, stats, digests, chunk_rows, remember, callback)
+        if todo_large:
+            self._ingest_large(todo_large, abspaths, stats, digests, chunk_rows, remember, callback)
+        self._record(chunk_rows, cache_rows)
+        return [
+            Entry(path=logical, digest=digests[i], size=stats[i].st_size)  # type: ignore[arg-type]
+            for i, (logical, _local) in enumerate(files)
+        ]
+
+    def _cached(self, abspaths: list[str], stats: list[os.stat_result]) -> dict[str, str]:
+        db = self.store.db
+        rows: dict[str, tuple] = {}
+        if len(abspaths) > 2000:
+            # one range scan over the common folder beats thousands of lookups
+            prefix = os.path.commonpath(abspaths)
+            for r in db.execute(
+                "SELECT path, dev, ino, size, mtime_ns, digest FROM stat_cache WHERE path >= ? AND path < ?",
+                [prefix, prefix + "\U0010ffff"],
+            ):
+                rows[r[0]] = r
+        else:
+            for part in _chunks(abspaths):
+                marks = ",".join("?" * len(part))
+                for r in db.execute(
+                    f"SELECT path, dev, ino, size, mtime_ns, digest FROM stat_cache WHERE path IN ({marks})", part
+                ):
+                    rows[r[0]] = r
+        out = {}
+        for ap, st in zip(abspaths, stats):
+            r = rows.get(ap)
+            if r and r[1] == st.st_dev and r[2] == st.st_ino and r[3] == st.st_size and r[4] == st.st_mtime_ns:
+                out[ap] = r[5]
+        return out
+
+    def _ingest_small(self, todo, abspaths, stats, digests, chunk_rows, remember, callback) -> None:
+        known: set[str] = set()
+        batches: list[list[int]] = []
+        cur: list[int] = []
+        cur_bytes = 0
+        for i in todo:
+            cur.append(i)
+            cur_bytes += stats[i].st_size
+            if cur_bytes >= BATCH_BYTES or len(cur) >= 1024:
+                batches.append(cur)
+                cur, cur_bytes = [], 0
+        if cur:
+            batches.append(cur)
+
+        def read_batch(batch: list[int]) -> list[tuple[int, bytes, str, os.stat_result]]:
+            out = []
+            for i in batch:
+                out.append((i, *_read_small(abspaths[i], stats[i])))
+            return out
+
+        writer = None
+        try:
+            results: Iterable = (
+                ThreadPoolExecutor(2).map(read_batch, batches) if len(batches) > 1 else map(read_batch, batches)
+            )
+            ts = time.time()
+            for result in results:
+                known.update(self.present(r[2] for r in result))
+                for i, data, digest, st in result:
+                    digests[i] = digest
+                    if digest not in known:
+                        known.add(digest)
+                        if writer is None:
+                            writer = self.blobs.pack_writer()
+                        off = writer.add(data)
+                        chunk_rows.append((digest, len(data), writer.name, off, ts))
+                        if writer.offset >= PACK_TARGET:
+                            writer.close()
+                            writer = None
+                    remember(i, st, digest)
+                    callback.relative_update(1)
+            if writer is not None:
+                writer.close()
+                writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+    def _ingest_large(self, todo, abspaths, stats, digests, chunk_rows, remember, callback) -> None:
+        def one(i: int) -> tuple[int, str, int, os.stat_result]:
+            path = abspaths[i]
+            try:
+                f = open(path, "rb", buffering=0)
+            except FileNotFoundError:
+                raise NotFound(f"file {path!r} disappeared while logging") from None
+            except PermissionError:
+                raise InvalidInput(f"cannot read {path!r}: permission denied") from None
+            with f:
+                before = os.fstat(f.fileno())
+                w = self.blobs.put_loose(f)
+                after = os.fstat(f.fileno())
+            if not _same(before, after) or w.size != after.st_size or not _same(stats[i], after):
+                raise FileChanged(f"file {path!r} changed while it was being read; log it again")
+            return i, w.digest, w.size, after
+
+        ts = time.time()
+        workers = 2 if len(todo) > 1 else 1
+        with ThreadPoolExecutor(workers) as pool:
+            for i, digest, size, st in pool.map(one, todo):
+                digests[i] = digest
+                chunk_rows.append((digest, size, None, None, ts))
+                remember(i, st, digest)
+                callback.relative_update(1)
+
+    def add_reference(self, url: str, checksum: bool = True) -> tuple[str, int]:
+        """Digest and size of the file at ``url`` (hashed when ``checksum``)."""
+        if not checksum:
+            return hashing.digest_bytes(url.encode()), 0
+        h = hashing.new()
+        size = 0
+        with open_url(url) as f:
+            while True:
+                data = f.read(BUF)
+                if not data:
+                    break
+                h.update(data)
+                size += len(data)
+        return hashing.format_digest(h), size
+
+    # -- reading -------------------------------------------------------------------
+    def _locate(self, digest: str) -> list[tuple[str, int, str | None, int | None]]:
+        """``[(chunk digest, size, pack, offset)]`` making up file ``digest``."""
+        db = self.store.db
+        row = db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?", [digest]).fetchone()
+        if row:
+            return [(digest, row[0], row[1], row[2])]
+        row = db.execute("SELECT chunks FROM chunked_files WHERE digest = ?", [digest]).fetchone()
+        if not row:
+            raise CorruptBlob(f"blob {digest} is not in the store at {self.store.home}", digest)
+        out = []
+        for cd, _size in json.loads(row[0]):
+            r = db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?", [cd]).fetchone()
+            if not r:
+                raise CorruptBlob(f"chunk {cd} of blob {digest} is not in the store", digest)
+            out.append((cd, r[0], r[1], r[2]))
+        return out
+
+    def iter_bytes(self, digest: str) -> Iterator[bytes]:
+        """Yield the bytes of file ``digest``, verifying every chunk and the whole."""
+        whole = hashing.new()
+        parts = self._locate(digest)
+        for cd, size, pack, offset in parts:
+            h = hashing.new() if len(parts) > 1 else whole
+            got = 0
+            if pack is not None:
+                data = self.blobs.read_range(pack, offset or 0, size)
+                h.update(data)
+                if h is not whole:
+                    whole.update(data)
+                got = len(data)
+                pieces: Iterable[bytes] = (data,)
+                if hashing.format_digest(h) != cd or got != size:
+                    raise CorruptBlob(f"blob {cd} in pack {pack} is corrupt (bytes do not match digest)", cd)
+                yield from pieces
+            else:
+                with self.blobs.open_loose(cd) as f:
+                    while True:
+                        data = f.read(BUF)
+                        if not data:
+                            break
+                        h.update(data)
+                        if h is not whole:
+                            whole.update(data)
+                        got += len(data)
+                        yield data  # callers keep nothing until the digest below is checked
+                if hashing.format_digest(h) != cd or got != size:
+                    raise CorruptBlob(f"blob {cd} is corrupt (bytes do not match digest)", cd)
+        if hashing.format_digest(whole) != digest:
+            raise CorruptBlob(f"blob {digest} is corrupt (bytes do not match digest)", digest)
+
+    def read_bytes(self, digest: str) -> bytes:
+        return b"".join(self.iter_bytes(digest))
+
+    def check(self, digest: str) -> str | None:
+        """None if file ``digest`` is intact, else what is wrong."""
+        try:
+            for _ in self.iter_bytes(digest):
+                pass
+        except CorruptBlob as e:
+            return str(e)
+        except OSError as e:
+            return f"blob {digest}: {e}"
+        return None
+
+    def materialize(
+        self,
+        entries: Sequence[Entry],
+        root: str | os.PathLike,
+        callback: Callback | None = None,
+    ) -> None:
+        """Write ``entries`` under ``root``; every file is verified before it gets its name."""
+        callback = callback or NoOpCallback()
+        callback.set_size(len(entries))
+        root = os.path.abspath(root)
+        made: set[str] = set()
+
+        def dest_of(e: Entry) -> str:
+            dest = os.path.join(root, *e.path.split("/"))
+            parent = os.path.dirname(dest)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            return dest
+
+        refs = [e for e in entries if e.ref is not None]
+        stored = [e for e in entries if e.ref is None]
+        locs = self._locate_many(sorted({e.digest for e in stored}))
+        packed: dict[str, list[Entry]] = {}
+        loose: list[Entry] = []
+        for e in stored:
+            loc = locs.get(e.digest)
+            if loc is not None and loc[1] is not None:
+                packed.setdefault(loc[1], []).append(e)
+            else:
+                loose.append(e)
+        for pack, group in packed.items():
+            group.sort(key=lambda e: locs[e.digest][2])
+            with self.blobs.open_pack(pack) as f:
+                fd = f.fileno() if self.blobs.is_local else None
+                for e in group:
+                    size, _pack, offset = locs[e.digest]
+                    if fd is not None:
+                        data = os.pread(fd, size, offset)
+                    else:
+                        f.seek(offset)
+                        data = f.read(size)
+                    if len(data) != size or hashing.digest_bytes(data) != e.digest:
+                        raise CorruptBlob(
+                            f"blob {e.digest} (for {e.path!r}) in pack {pack} is corrupt", e.digest
+                        )
+                    with open(dest_of(e), "wb") as out:
+                        out.write(data)
+                    callback.relative_update(1)
+        for e in loose:
+            self._write_verified(self.iter_bytes(e.digest), dest_of(e), e)
+            callback.relative_update(1)
+        for e in refs:
+            self._write_verified(_iter_url(e.ref), dest_of(e), e, check_ref=True)  # type: ignore[arg-type]
+            callback.relative_update(1)
+
+    def _write_verified(self, pieces: Iterable[bytes], dest: str, e: Entry, check_ref: bool = False) -> None:
+        tmp = f"{dest}.localreg-tmp-{os.getpid()}"
+        h = hashing.new()
+        try:
+            with open(tmp, "wb") as out:
+                for data in pieces:
+                    if check_ref:
+                        h.update(data)
+                    out.write(data)
+            if check_ref and hashing.format_digest(h) != e.digest and e.size:
+                raise CorruptBlob(
+                    f"referenced file {e.ref!r} for {e.path!r} changed since it was logged", e.digest
+                )
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _locate_many(self, digests: list[str]) -> dict[str, tuple[int, str | None, int | None]]:
+        out: dict[str, tuple[int, str | None, int | None]] = {}
+        db = self.store.db
+        for part in _chunks(digests):
+            marks = ",".join("?" * len(part))
+            for r in db.execute(f"SELECT digest, size, pack, offset FROM chunks WHERE digest IN ({marks})", part):
+                out[r[0]] = (r[1], r[2], r[3])
+        return out
+
+
+def _read_small(path: str, st0: os.stat_result) -> tuple[bytes, str, os.stat_result]:
+    try:
+        with open(path, "rb", buffering=0) as f:
+            data = f.read()
+            st = os.fstat(f.fileno())
+    except FileNotFoundError:
+        raise NotFound(f"file {path!r} disappeared while logging") from None
+    except PermissionError:
+        raise InvalidInput(f"cannot read {path!r}: permission denied") from None
+    if len(data) != st.st_size or not _same(st0, st):
+        raise FileChanged(f"file {path!r} changed while it was being read; log it again")
+    return data, hashing.digest_bytes(data), st
+
+
+def _iter_url(url: str) -> Iterator[bytes]:
+    with open_url(url) as f:
+        while True:
+            data = f.read(BUF)
+            if not data:
+                return
+            yield data
+
+
+def verify_tree(entries: Sequence[Entry], root: str | os.PathLike) -> list[str]:
+    """Problems of a downloaded tree against its manifest: missing, extra, changed files."""
+    root = os.path.abspath(root)
+    problems: list[str] = []
+    expected = {e.path: e for e in entries}
+    found: set[str] = set()
+    if os.path.isdir(root):
+        for dirpath, _dirs, files in os.walk(root):
+            for f in files:
+                rel = os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
+                found.add(rel)
+    for path in sorted(found - set(expected)):
+        problems.append(f"extra file {path!r}")
+    for path, e in sorted(expected.items()):
+        if path not in found:
+            problems.append(f"missing file {path!r}")
+            continue
+        h = hashing.new()
+        with open(os.path.join(root, *path.split("/")), "rb") as f:
+            while True:
+                data = f.read(BUF)
+                if not data:
+                    break
+                h.update(data)
+        digest = hashing.format_digest(h)
+        if e.ref is not None and e.size == 0 and e.digest == hashing.digest_bytes(e.ref.encode()):
+            continue  # reference logged without checksum: nothing to compare
+        if digest != e.digest:
+            problems.append(f"changed file {path!r}: {digest} != {e.digest}")
+    return problems

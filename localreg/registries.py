@@ -1,0 +1,446 @@
+"""Registries, their collections, and linking source versions into them.
+
+A registry belongs to an org and allows either every artifact type
+(``artifact_types`` NULL) or a list of types that can grow, never shrink.
+The core registries ``model`` and ``dataset`` exist in every org, allow
+``model`` and ``dataset`` first, and keep organization visibility.
+
+Linking writes one ``versions`` row with ``source_id`` set: no bytes are
+copied, so its cost does not depend on the artifact's size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import names
+from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
+from .filters import Field, compile_filter, time_field
+from .names import LATEST
+from .store import CORE_REGISTRIES, current_user, now
+from .versions import Version, _set_aliases, _touch_collection, get, keyset, load, encode_cursor, parse_order, unlink
+
+if TYPE_CHECKING:
+    from .store import Store
+
+VISIBILITIES = ("organization", "restricted")
+
+
+@dataclass(frozen=True)
+class Registry:
+    id: int
+    org: str
+    name: str
+    description: str
+    visibility: str
+    artifact_types: tuple[str, ...] | None  # None: every type allowed
+    created_at: str
+    updated_at: str
+    collection_count: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return names.REGISTRY_PREFIX + self.name
+
+    @property
+    def allow_all_artifact_types(self) -> bool:
+        return self.artifact_types is None
+
+    @property
+    def is_core(self) -> bool:
+        return self.name in CORE_REGISTRIES
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["artifact_types"] = list(self.artifact_types) if self.artifact_types is not None else None
+        d["full_name"] = self.full_name
+        d["allow_all_artifact_types"] = self.allow_all_artifact_types
+        return d
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A source collection (``project`` set) or a registry collection (``registry`` set)."""
+
+    id: int
+    name: str
+    type: str
+    description: str
+    tags: tuple[str, ...]
+    created_at: str
+    updated_at: str
+    entity: str | None = None
+    project: str | None = None
+    org: str | None = None
+    registry: str | None = None
+    version_count: int = 0
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.registry is None
+
+    @property
+    def path(self) -> str:
+        if self.registry is not None:
+            return f"{self.org}/{names.REGISTRY_PREFIX}{self.registry}/{self.name}"
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tags"] = list(self.tags)
+        d["path"] = self.path
+        d["is_sequence"] = self.is_sequence
+        return d
+
+
+_REG_SELECT = (
+    "SELECT r.id, o.name, r.name, r.description, r.visibility, r.artifact_types, r.created_at, r.updated_at, "
+    "(SELECT count(*) FROM collections c WHERE c.registry_id = r.id) "
+    "FROM registries r JOIN orgs o ON o.id = r.org_id"
+)
+
+
+def _registry(row: Sequence) -> Registry:
+    types = json.loads(row[5]) if row[5] is not None else None
+    return Registry(row[0], row[1], row[2], row[3], row[4], tuple(types) if types is not None else None,
+                    row[6], row[7], row[8])
+
+
+def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
+    reg = names.registry_name(name)
+    org_name = store.default("org", org)
+    row = store.db.execute(f"{_REG_SELECT} WHERE o.name = ? AND r.name = ?", [org_name, reg]).fetchone()
+    if not row:
+        raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
+    return _registry(row)
+
+
+REGISTRY_FIELDS = {
+    "name": Field("r.name"),
+    "full_name": Field("('wandb-registry-' || r.name)"),
+    "description": Field("r.description"),
+    "visibility": Field("r.visibility"),
+    "created_at": time_field("r.created_at"),
+    "updated_at": time_field("r.updated_at"),
+}
+
+
+def list_registries(store: "Store", org: str | None = None, filter: dict | None = None) -> list[Registry]:
+    org_name = store.default("org", org)
+    if not store.db.execute("SELECT 1 FROM orgs WHERE name = ?", [org_name]).fetchone():
+        raise NotFound(f"organization {org_name!r} not found in store {store.home}", org_name)
+    fsql, fparams = compile_filter(filter, REGISTRY_FIELDS)
+    rows = store.db.execute(
+        f"{_REG_SELECT} WHERE o.name = ? AND ({fsql}) ORDER BY r.name", [org_name, *fparams]
+    ).fetchall()
+    return [_registry(r) for r in rows]
+
+
+def _check_types(types: Iterable[str] | None) -> list[str] | None:
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = [types]
+    out: list[str] = []
+    for t in types:
+        names.check_type(t)
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def create_registry(
+    store: "Store",
+    name: str,
+    *,
+    org: str | None = None,
+    visibility: str = "organization",
+    description: str | None = None,
+    artifact_types: Iterable[str] | None = None,
+) -> Registry:
+    """Create registry ``name`` in ``org``; :class:`AlreadyExists` if it is there."""
+    reg = names.registry_name(name)
+    if visibility not in VISIBILITIES:
+        raise InvalidInput(f"invalid visibility {visibility!r}: use 'organization' or 'restricted'")
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput("description must be a string")
+    types = _check_types(artifact_types)
+    org_name = names.check_name(store.default("org", org), "org name")
+    with store.transaction() as db:
+        org_id = store.ensure_org(org_name)
+        if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():
+            raise AlreadyExists(f"registry {reg!r} already exists in organization {org_name!r}")
+        ts = now()
+        db.execute(
+            "INSERT INTO registries (org_id, name, description, visibility, artifact_types, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [org_id, reg, description or "", visibility, json.dumps(types) if types is not None else None, ts, ts],
+        )
+        store.event("registry-create", f"{org_name}/{names.REGISTRY_PREFIX}{reg}", visibility=visibility, types=types)
+        return get_registry(store, reg, org_name)
+
+
+def update_registry(
+    store: "Store",
+    registry: Registry,
+    *,
+    description: str | None = None,
+    visibility: str | None = None,
+    artifact_types: Iterable[str] | None = None,
+    allow_all_artifact_types: bool | None = None,
+) -> Registry:
+    """Edit a registry. Allowed types can be added, never removed."""
+    with store.transaction() as db:
+        current = get_registry(store, registry.name, registry.org)
+        sets: dict[str, Any] = {}
+        if description is not None:
+            if current.is_core and description != current.description:
+                raise InvalidInput(f"the description of core registry {current.name!r} cannot be changed")
+            sets["description"] = description
+        if visibility is not None and visibility != current.visibility:
+            if visibility not in VISIBILITIES:
+                raise InvalidInput(f"invalid visibility {visibility!r}: use 'organization' or 'restricted'")
+            if current.is_core:
+                raise InvalidInput(f"core registry {current.name!r} keeps organization visibility")
+            if current.visibility == "restricted":
+                raise InvalidInput(f"registry {current.name!r} is restricted; it cannot become organization-wide")
+            sets["visibility"] = visibility
+        types = _check_types(artifact_types)
+        if allow_all_artifact_types is True:
+            if current.is_core:
+                raise InvalidInput(f"core registry {current.name!r} cannot allow every type")
+            sets["artifact_types"] = None
+        elif types is not None or allow_all_artifact_types is False:
+            new = list(types or [])
+            if current.artifact_types is None:
+                if allow_all_artifact_types is not False:
+                    raise InvalidInput(
+                        f"registry {current.name!r} allows every type; set allow_all_artifact_types=False to restrict it"
+                    )
+            else:
+                removed = [t for t in current.artifact_types if t not in new]
+                if removed:
+                    raise InvalidInput(
+                        f"artifact types cannot be removed from registry {current.name!r}: {', '.join(removed)}"
+                    )
+            sets["artifact_types"] = json.dumps(new)
+        if sets:
+            sets["updated_at"] = now()
+            cols = ", ".join(f"{k} = ?" for k in sets)
+            db.execute(f"UPDATE registries SET {cols} WHERE id = ?", [*sets.values(), current.id])
+            store.event("registry-update", f"{current.org}/{current.full_name}", fields=sorted(sets))
+        return get_registry(store, current.name, current.org)
+
+
+def delete_registry(store: "Store", registry: Registry) -> None:
+    """Delete a registry with its collections and links (never the source versions)."""
+    if registry.is_core:
+        raise InvalidInput(f"core registry {registry.name!r} cannot be deleted")
+    with store.transaction() as db:
+        for (cid,) in db.execute("SELECT id FROM collections WHERE registry_id = ?", [registry.id]).fetchall():
+            _delete_collection_rows(store, cid)
+        db.execute("DELETE FROM registries WHERE id = ?", [registry.id])
+        store.event("registry-delete", f"{registry.org}/{registry.full_name}")
+
+
+# -- collections ------------------------------------------------------------------
+
+_COLL_SELECT = (
+    "SELECT c.id, c.name, c.type, c.description, c.tags, c.created_at, c.updated_at, "
+    "e.name, p.name, o.name, r.name, (SELECT count(*) FROM versions v WHERE v.collection_id = c.id) "
+    "FROM collections c LEFT JOIN projects p ON p.id = c.project_id LEFT JOIN entities e ON e.id = p.entity_id "
+    "LEFT JOIN registries r ON r.id = c.registry_id LEFT JOIN orgs o ON o.id = r.org_id"
+)
+
+COLLECTION_FIELDS = {
+    "name": Field("c.name"),
+    "type": Field("c.type"),
+    "description": Field("c.description"),
+    "created_at": time_field("c.created_at"),
+    "updated_at": time_field("c.updated_at"),
+    "tag": Field("je.value", multi_source="FROM json_each(c.tags) je WHERE 1"),
+}
+COLLECTION_FIELDS["tags"] = COLLECTION_FIELDS["tag"]
+COLLECTION_ORDER = {"name": "c.name", "created_at": "c.created_at", "updated_at": "c.updated_at", "id": "c.id"}
+
+
+def _collection(row: Sequence) -> Collection:
+    return Collection(row[0], row[1], row[2], row[3], tuple(json.loads(row[4] or "[]")), row[5], row[6],
+                      row[7], row[8], row[9], row[10], row[11])
+
+
+def get_collection(store: "Store", collection_id: int) -> Collection:
+    row = store.db.execute(f"{_COLL_SELECT} WHERE c.id = ?", [collection_id]).fetchone()
+    if not row:
+        raise NotFound(f"collection id {collection_id} not found", collection_id)
+    return _collection(row)
+
+
+def list_collections(
+    store: "Store",
+    *,
+    where: str = "1",
+    params: Sequence[Any] = (),
+    filter: dict | None = None,
+    order: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Collection], str | None]:
+    fsql, fparams = compile_filter(filter, COLLECTION_FIELDS)
+    col, desc = parse_order(order, COLLECTION_ORDER, "+name")
+    w, p, ordering = keyset(f"({where}) AND ({fsql})", [*params, *fparams], col, desc, cursor, id_col="c.id")
+    rows = store.db.execute(f"{_COLL_SELECT} WHERE {w} ORDER BY {ordering} LIMIT {int(limit) + 1}", p).fetchall()
+    items = [_collection(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit and items:
+        last = items[-1]
+        value = {"c.name": last.name, "c.created_at": last.created_at, "c.updated_at": last.updated_at, "c.id": last.id}[col]
+        next_cursor = encode_cursor(value, last.id)
+    return items, next_cursor
+
+
+def count_collections(store: "Store", *, where: str = "1", params: Sequence[Any] = (), filter: dict | None = None) -> int:
+    fsql, fparams = compile_filter(filter, COLLECTION_FIELDS)
+    return store.db.execute(
+        "SELECT count(*) FROM collections c LEFT JOIN projects p ON p.id = c.project_id "
+        "LEFT JOIN entities e ON e.id = p.entity_id LEFT JOIN registries r ON r.id = c.registry_id "
+        f"LEFT JOIN orgs o ON o.id = r.org_id WHERE ({where}) AND ({fsql})",
+        [*params, *fparams],
+    ).fetchone()[0]
+
+
+def update_collection(store: "Store", coll: Collection, *, description: str | None = None,
+                      tags: Iterable[str] | None = None, name: str | None = None) -> Collection:
+    sets: dict[str, Any] = {}
+    if description is not None:
+        if not isinstance(description, str):
+            raise InvalidInput("description must be a string")
+        sets["description"] = description
+    if tags is not None:
+        sets["tags"] = json.dumps(names.check_tags(list(tags)))
+    if name is not None and name != coll.name:
+        sets["name"] = names.check_name(name, "collection name")
+    if not sets:
+        return coll
+    sets["updated_at"] = now()
+    with store.transaction() as db:
+        if "name" in sets:
+            scope_col, scope_val = ("registry_id", db.execute("SELECT registry_id FROM collections WHERE id = ?", [coll.id]).fetchone()[0]) \
+                if coll.registry else ("project_id", db.execute("SELECT project_id FROM collections WHERE id = ?", [coll.id]).fetchone()[0])
+            if db.execute(f"SELECT 1 FROM collections WHERE {scope_col} = ? AND name = ?", [scope_val, sets["name"]]).fetchone():
+                raise AlreadyExists(f"a collection named {sets['name']!r} already exists next to {coll.path}")
+        cols = ", ".join(f"{k} = ?" for k in sets)
+        db.execute(f"UPDATE collections SET {cols} WHERE id = ?", [*sets.values(), coll.id])
+        store.event("collection-update", coll.path, fields=sorted(sets))
+        return get_collection(store, coll.id)
+
+
+def _delete_collection_rows(store: "Store", cid: int) -> None:
+    db = store.db
+    for (vid,) in db.execute("SELECT id FROM versions WHERE collection_id = ? AND source_id IS NOT NULL", [cid]).fetchall():
+        for table in ("aliases", "tags", "lineage", "entries"):
+            db.execute(f"DELETE FROM {table} WHERE version_id = ?", [vid])
+        db.execute("DELETE FROM versions WHERE id = ?", [vid])
+    db.execute("DELETE FROM aliases WHERE collection_id = ?", [cid])
+    db.execute("DELETE FROM collections WHERE id = ?", [cid])
+
+
+def delete_collection(store: "Store", coll: Collection) -> None:
+    """Delete a registry collection (its links go; source versions stay) or an empty-able source collection."""
+    with store.transaction() as db:
+        if coll.is_sequence:
+            from .versions import delete as delete_version
+            for v in load(store, "v.collection_id = ?", [coll.id]):
+                delete_version(store, v, delete_aliases=True)
+        _delete_collection_rows(store, coll.id)
+        store.event("collection-delete", coll.path)
+
+
+# -- linking --------------------------------------------------------------------------
+
+
+def link(
+    store: "Store",
+    version: Version,
+    target_path: str,
+    aliases: Iterable[str] | None = None,
+    *,
+    org: str | None = None,
+) -> Version:
+    """Link ``version`` (its source, if it is a link) into ``[org/]wandb-registry-R/C``.
+
+    Creates the collection with the artifact's type on first use. Linking
+    a version that is already in the collection adds the aliases to the
+    existing link. Raises :class:`TypeMismatch` for a collection of
+    another type or a type the registry does not allow, :class:`NotFound`
+    for a missing registry; writes nothing on error. One transaction.
+    """
+    ref = names.parse_target_path(target_path)
+    alias_list = names.check_aliases(aliases)
+    source_id = version.data_id
+    org_name = ref.scope or store.default("org", org)
+    user = current_user()
+    with store.transaction() as db:
+        source = get(store, source_id)
+        org_id = store.ensure_org(org_name)
+        reg = db.execute(
+            "SELECT id, artifact_types FROM registries WHERE org_id = ? AND name = ?", [org_id, ref.registry]
+        ).fetchone()
+        if not reg:
+            existing = [r[0] for r in db.execute("SELECT name FROM registries WHERE org_id = ? ORDER BY name", [org_id])]
+            raise NotFound(
+                f"registry {ref.registry!r} not found in organization {org_name!r} "
+                f"(registries there: {', '.join(existing) or 'none'})",
+                target_path,
+            )
+        reg_id, types_json = reg
+        types = json.loads(types_json) if types_json is not None else None
+        if types is not None and source.type not in types:
+            raise TypeMismatch(
+                f"registry {ref.registry!r} in organization {org_name!r} does not allow artifact type "
+                f"{source.type!r} (allowed: {', '.join(types) or 'none'})"
+            )
+        ts = now()
+        row = db.execute("SELECT id, type FROM collections WHERE registry_id = ? AND name = ?", [reg_id, ref.name]).fetchone()
+        if row:
+            cid, ctype = row
+            if ctype != source.type:
+                raise TypeMismatch(
+                    f"collection {org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name} holds type {ctype!r}; "
+                    f"cannot link {source.qualified_name} of type {source.type!r}"
+                )
+        else:
+            cid = db.execute(
+                "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                [reg_id, ref.name, source.type, ts, ts],
+            ).lastrowid
+        existing_link = db.execute(
+            "SELECT id FROM versions WHERE collection_id = ? AND source_id = ?", [cid, source_id]
+        ).fetchone()
+        if existing_link:
+            lid = existing_link[0]
+            _set_aliases(db, cid, lid, alias_list)
+        else:
+            idx = db.execute("SELECT next_idx FROM collections WHERE id = ?", [cid]).fetchone()[0]
+            db.execute("UPDATE collections SET next_idx = ? WHERE id = ?", [idx + 1, cid])
+            lid = db.execute(
+                "INSERT INTO versions (collection_id, idx, source_id, created_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [cid, idx, source_id, user, ts, ts],
+            ).lastrowid
+            _set_aliases(db, cid, lid, [LATEST, *alias_list])
+        _touch_collection(db, cid, ts)
+        db.execute("UPDATE registries SET updated_at = ? WHERE id = ?", [ts, reg_id])
+        store.event("link", f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}",
+                    source=source.qualified_name, aliases=alias_list)
+        return get(store, lid)
+
+
+__all__ = [
+    "Registry", "Collection", "get_registry", "list_registries", "create_registry", "update_registry",
+    "delete_registry", "get_collection", "list_collections", "count_collections", "update_collection",
+    "delete_collection", "link", "unlink",
+]

@@ -1,0 +1,378 @@
+"""Store: one home folder = a SQLite database + a blob store.
+
+Opening a store creates the home (0700) and ``localreg.db`` when missing,
+switches SQLite to WAL and applies pending schema migrations. Every public
+write verb runs inside :meth:`Store.transaction`, a ``BEGIN IMMEDIATE``
+transaction (nested calls become savepoints), so writers serialize on the
+database lock instead of failing halfway, and a version becomes visible
+only when its whole transaction commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import getpass
+import json
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import db as dbmod
+from . import names
+from .blobs import BlobStore
+from .errors import (
+    IncompatibleStore,
+    InvalidInput,
+    NotFound,
+    ReadOnlyStore,
+    StoreBusy,
+    StoreError,
+)
+from .paths import DB_NAME, resolve_home
+
+__version__ = "0.1.0"
+
+DEFAULT_PROJECT = "uncategorized"
+DEFAULT_ORG = "local"
+CORE_REGISTRIES = {
+    "model": ("The core registry for models.", ["model"]),
+    "dataset": ("The core registry for datasets.", ["dataset"]),
+}
+BUSY_RETRIES = 12
+
+
+def now() -> str:
+    """UTC now as ISO 8601 with microseconds; sorts as text."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def current_user() -> str:
+    user = os.environ.get("LOCALREG_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _entity_from_user(user: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", user).strip("-.") or "user"
+    return cleaned[: names.MAX_NAME]
+
+
+def _is_busy(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and (
+        "locked" in str(e) or "busy" in str(e)
+    )
+
+
+class Store:
+    """A localreg store at ``home``.
+
+    ``blob_url`` is honoured only when the store is created; afterwards the
+    URL recorded in the database is used. ``org``, ``entity`` and
+    ``project`` likewise set the defaults written at creation.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        *,
+        blob_url: str | None = None,
+        org: str | None = None,
+        entity: str | None = None,
+        project: str | None = None,
+        create: bool = True,
+    ) -> None:
+        self.home = resolve_home(home)
+        self.db_path = self.home / DB_NAME
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.readonly = False
+        if not self.db_path.exists():
+            if not create:
+                raise NotFound(f"no localreg store at {self.home}", str(self.home))
+            self._create_home()
+        elif not os.access(self.home, os.W_OK) or not os.access(self.db_path, os.W_OK):
+            self.readonly = True
+        self._check_and_upgrade()
+        info = self.info()
+        if "blob_url" not in info:
+            self._initialize(blob_url, org, entity, project)
+            info = self.info()
+        self.blob_url = info["blob_url"]
+        self.blobs = BlobStore(self.blob_url)
+        self._defaults = {
+            "org": info.get("default_org", DEFAULT_ORG),
+            "entity": info.get("default_entity", _entity_from_user(current_user())),
+            "project": info.get("default_project", DEFAULT_PROJECT),
+        }
+
+    # -- opening -------------------------------------------------------------
+    def _create_home(self) -> None:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except PermissionError as e:
+            raise ReadOnlyStore(f"cannot create store home {self.home}: {e.strerror}") from None
+        except OSError as e:
+            raise StoreError(f"cannot create store home {self.home}: {e}") from None
+
+    def _check_and_upgrade(self) -> None:
+        db = self.db
+        try:
+            applied = dbmod.applied_names(db)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.db_path} is not a readable localreg database: {e}") from None
+        unknown = [n for n in applied if n not in dbmod.KNOWN_MIGRATIONS]
+        if unknown:
+            written_by = "a newer localreg"
+            try:
+                row = db.execute("SELECT value FROM store_info WHERE key='written_by'").fetchone()
+                if row:
+                    written_by = f"localreg {row[0]}"
+            except sqlite3.DatabaseError:
+                pass
+            raise IncompatibleStore(
+                f"store {self.home} was written by {written_by} (schema {len(applied)}); "
+                f"this is localreg {__version__} (schema {dbmod.SCHEMA_VERSION}): upgrade localreg"
+            )
+        if len(applied) < len(dbmod.KNOWN_MIGRATIONS):
+            if self.readonly:
+                raise ReadOnlyStore(f"store {self.home} needs a schema upgrade but is read-only")
+            try:
+                dbmod.upgrade(db)
+            except sqlite3.DatabaseError as e:
+                raise StoreError(f"cannot set up the database {self.db_path}: {e}") from None
+            if not self.readonly:
+                with contextlib.suppress(OSError):
+                    os.chmod(self.db_path, 0o600)
+
+    def _initialize(self, blob_url, org, entity, project) -> None:
+        url = blob_url or str(self.home / "blobs")
+        values = {
+            "blob_url": url,
+            "default_org": names.check_name(org or DEFAULT_ORG, "org name"),
+            "default_entity": names.check_name(entity or _entity_from_user(current_user()), "entity name"),
+            "default_project": names.check_name(project or DEFAULT_PROJECT, "project name"),
+            "created_at": now(),
+            "written_by": __version__,
+            "schema": str(dbmod.SCHEMA_VERSION),
+        }
+        with self.transaction() as db:
+            for k, v in values.items():
+                db.execute("INSERT OR IGNORE INTO store_info (key, value) VALUES (?, ?)", [k, v])
+            self.ensure_org(values["default_org"])
+
+    @property
+    def db(self) -> dbmod.Database:
+        """This thread's connection (SQLite connections are not shared between threads)."""
+        d = getattr(self._local, "db", None)
+        if d is None:
+            d = dbmod.connect(self.db_path, readonly=self.readonly)
+            d.conn.create_function("regexp", 2, _regexp, deterministic=True)
+            self._local.db = d
+        return d
+
+    def close(self) -> None:
+        d = getattr(self._local, "db", None)
+        if d is not None:
+            d.conn.close()
+            self._local.db = None
+
+    def info(self) -> dict[str, str]:
+        try:
+            return {r[0]: r[1] for r in self.db.execute("SELECT key, value FROM store_info")}
+        except sqlite3.OperationalError:
+            return {}
+
+    # -- transactions ---------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[dbmod.Database]:
+        """A write transaction: ``BEGIN IMMEDIATE`` with retries, or a savepoint if nested."""
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        if self.readonly:
+            raise ReadOnlyStore(f"store {self.home} is read-only: cannot write")
+        for attempt in range(BUSY_RETRIES):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e):
+                    raise self._translate(e) from None
+                if attempt == BUSY_RETRIES - 1:
+                    raise StoreBusy(f"store {self.home} stayed locked by other writers: {e}") from None
+                time.sleep(min(0.01 * 2 ** attempt, 1.0) * (0.5 + random.random()))
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
+        for attempt in range(BUSY_RETRIES):
+            try:
+                db.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e) or attempt == BUSY_RETRIES - 1:
+                    if db.conn.in_transaction:
+                        db.conn.rollback()
+                    raise self._translate(e) from None
+                time.sleep(min(0.01 * 2 ** attempt, 1.0))
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[dbmod.Database]:
+        """A read transaction: every query inside sees the same committed state."""
+        db = self.db
+        if db.conn.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            if db.conn.in_transaction:
+                db.execute("COMMIT")
+
+    def _translate(self, e: sqlite3.Error) -> Exception:
+        msg = str(e)
+        if "readonly" in msg or "read-only" in msg:
+            return ReadOnlyStore(f"store {self.home} is read-only: {msg}")
+        if "disk" in msg and "full" in msg:
+            return StoreError(f"disk full while writing to {self.home}: {msg}")
+        return StoreError(f"database error in {self.home}: {msg}")
+
+    def event(self, action: str, target: str, **detail: Any) -> None:
+        """Append to the audit log (inside the caller's transaction)."""
+        self.db.execute(
+            "INSERT INTO events (at, user, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            [now(), current_user(), action, target, json.dumps(detail, sort_keys=True, default=str)],
+        )
+
+    # -- scopes -----------------------------------------------------------------
+    def default(self, what: str, explicit: str | None = None) -> str:
+        """The org/entity/project to use: explicit > $LOCALREG_* > $WANDB_* > store default."""
+        if explicit:
+            return explicit
+        env = {
+            "org": ("LOCALREG_ORG", "WANDB_ORGANIZATION"),
+            "entity": ("LOCALREG_ENTITY", "WANDB_ENTITY"),
+            "project": ("LOCALREG_PROJECT", "WANDB_PROJECT"),
+        }[what]
+        for var in env:
+            value = os.environ.get(var)
+            if value:
+                return value
+        return self._defaults[what]
+
+    def ensure_org(self, name: str) -> int:
+        """The id of org ``name``, creating it (with its core registries) if missing."""
+        names.check_name(name, "org name")
+        row = self.db.execute("SELECT id FROM orgs WHERE name = ?", [name]).fetchone()
+        if row:
+            return row[0]
+        with self.transaction() as db:
+            ts = now()
+            db.execute("INSERT OR IGNORE INTO orgs (name, created_at) VALUES (?, ?)", [name, ts])
+            org_id = db.execute("SELECT id FROM orgs WHERE name = ?", [name]).fetchone()[0]
+            for reg, (desc, types) in CORE_REGISTRIES.items():
+                db.execute(
+                    "INSERT OR IGNORE INTO registries (org_id, name, description, visibility, "
+                    "artifact_types, created_at, updated_at) VALUES (?, ?, ?, 'organization', ?, ?, ?)",
+                    [org_id, reg, desc, json.dumps(types), ts, ts],
+                )
+            return org_id
+
+    def org_id(self, name: str) -> int:
+        row = self.db.execute("SELECT id FROM orgs WHERE name = ?", [name]).fetchone()
+        if not row:
+            raise NotFound(f"organization {name!r} not found in store {self.home}", name)
+        return row[0]
+
+    def ensure_project(self, entity: str, project: str) -> int:
+        """The id of ``entity/project``, creating both if missing (the entity joins the default org)."""
+        names.check_name(entity, "entity name")
+        names.check_name(project, "project name")
+        row = self.db.execute(
+            "SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id "
+            "WHERE e.name = ? AND p.name = ?",
+            [entity, project],
+        ).fetchone()
+        if row:
+            return row[0]
+        with self.transaction() as db:
+            ts = now()
+            erow = db.execute("SELECT id FROM entities WHERE name = ?", [entity]).fetchone()
+            if erow:
+                entity_id = erow[0]
+            else:
+                org_id = self.ensure_org(self.default("org"))
+                entity_id = db.execute(
+                    "INSERT INTO entities (org_id, name, created_at) VALUES (?, ?, ?)",
+                    [org_id, entity, ts],
+                ).lastrowid
+            db.execute(
+                "INSERT OR IGNORE INTO projects (entity_id, name, created_at) VALUES (?, ?, ?)",
+                [entity_id, project, ts],
+            )
+            return db.execute(
+                "SELECT id FROM projects WHERE entity_id = ? AND name = ?", [entity_id, project]
+            ).fetchone()[0]
+
+    def project_id(self, entity: str, project: str) -> int:
+        row = self.db.execute(
+            "SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id "
+            "WHERE e.name = ? AND p.name = ?",
+            [entity, project],
+        ).fetchone()
+        if not row:
+            raise NotFound(f"project {entity}/{project} not found in store {self.home}", f"{entity}/{project}")
+        return row[0]
+
+    def __repr__(self) -> str:
+        return f"<Store {self.home}>"
+
+
+_REGEX_CACHE: dict[str, re.Pattern] = {}
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    if value is None:
+        return False
+    rx = _REGEX_CACHE.get(pattern)
+    if rx is None:
+        try:
+            rx = re.compile(pattern)
+        except re.error as e:
+            raise InvalidInput(f"invalid regular expression {pattern!r}: {e}") from None
+        if len(_REGEX_CACHE) > 256:
+            _REGEX_CACHE.clear()
+        _REGEX_CACHE[pattern] = rx
+    return rx.search(str(value)) is not None
+
+
+_STORES: dict[tuple[str, str], Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def open_store(home: str | os.PathLike | None = None, **kwargs: Any) -> Store:
+    """A cached :class:`Store` for ``home`` (resolved as :func:`resolve_home` does)."""
+    path = resolve_home(home)
+    key = (str(path), str(os.getpid()))
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None or not store.db_path.exists():
+            store = Store(path, **kwargs)
+            _STORES[key] = store
+        return store
