@@ -113,8 +113,13 @@ def find_run(store: "Store", path: str) -> RunInfo:
     return _run(row)
 
 
-def update_run(store: "Store", pk: int, *, config: dict | None = None, state: str | None = None) -> None:
+def update_run(store: "Store", pk: int, *, config: dict | None = None, state: str | None = None,
+               summary: dict | None = None) -> None:
     with store.transaction() as db:
+        if summary:
+            cur = json.loads(db.execute("SELECT summary FROM runs WHERE id = ?", [pk]).fetchone()[0] or "{}")
+            cur.update(hashing.clean_metadata(summary, "summary", max_keys=None))
+            db.execute("UPDATE runs SET summary = ? WHERE id = ?", [hashing.canonical_json(cur), pk])
         if config is not None:
             cfg = hashing.clean_metadata(config, "config", max_keys=None)
             db.execute("UPDATE runs SET config = ? WHERE id = ?", [hashing.canonical_json(cfg), pk])

@@ -50,6 +50,7 @@ def m001_initial(db: Database) -> None:
         CREATE TABLE runs (
             id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),
             run_id TEXT NOT NULL, name TEXT, job_type TEXT, config TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL DEFAULT '{}',
             state TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
             UNIQUE (project_id, run_id)
         );

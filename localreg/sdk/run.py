@@ -1,0 +1,259 @@
+"""``init`` and ``Run``: the W&B run life cycle over ``localreg.runs``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from .. import names, registries, runs, versions
+from ..errors import ArtifactStateError, InvalidInput
+from ..hashing import clean_metadata
+from ..store import Store, open_store
+from .artifact import Artifact
+
+_active: "Run | None" = None
+_lock = threading.Lock()
+
+
+def current() -> "Run | None":
+    return _active
+
+
+def _reset() -> None:
+    global _active
+    _active = None
+
+
+class Config(MutableMapping):
+    """``run.config``: a dict with attribute access, saved with the run."""
+
+    def __init__(self, run: "Run", data: dict) -> None:
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_data", dict(data))
+
+    def _save(self) -> None:
+        runs.update_run(self._run._store, self._run._info.pk, config=self._data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._save()
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._save()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def update(self, other: Any = (), allow_val_change: bool = False, **kw: Any) -> None:  # type: ignore[override]
+        self._data.update(dict(other, **kw))
+        self._save()
+
+    def as_dict(self) -> dict:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
+class Settings(dict):
+    """Accepts W&B settings (``wandb.Settings(...)``); localreg reads ``home`` from it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def __getattr__(self, key: str) -> Any:
+        return self.get(key)
+
+
+class Run:
+    """An active run: logs, uses and links artifacts, and records lineage."""
+
+    def __init__(self, store: Store, info: runs.RunInfo) -> None:
+        self._store = store
+        self._info = info
+        self.config = Config(self, info.config)
+        self.summary: dict[str, Any] = {}
+        self._step = 0
+        self._finished = False
+
+    id = property(lambda self: self._info.id)
+    entity = property(lambda self: self._info.entity)
+    project = property(lambda self: self._info.project)
+    name = property(lambda self: self._info.name)
+    job_type = property(lambda self: self._info.job_type)
+    path = property(lambda self: self._info.path)
+    dir = property(lambda self: os.getcwd())
+
+    @property
+    def project_name(self) -> str:
+        return self._info.project
+
+    def _check_open(self, what: str) -> None:
+        if self._finished:
+            raise ArtifactStateError(f"run {self._info.path} is finished; cannot {what}")
+
+    def log(self, data: dict, step: int | None = None, commit: bool | None = None) -> None:
+        """Record metrics; the last value of each key is kept as the run's summary."""
+        self._check_open("log")
+        if not isinstance(data, dict):
+            raise InvalidInput("run.log takes a dict")
+        self.summary.update(clean_metadata(data, "logged metrics", max_keys=None))
+        self._step = step if step is not None else self._step + 1
+
+    def log_artifact(self, artifact_or_path: Artifact | str, name: str | None = None,
+                     type: str | None = None, aliases: list[str] | None = None,
+                     tags: list[str] | None = None) -> Artifact:
+        """Commit a draft (or a path) as the next version; the run is recorded as its producer."""
+        self._check_open("log an artifact")
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        if artifact._v is not None:
+            raise ArtifactStateError(f"{artifact.qualified_name} is already logged")
+        return artifact._commit(self, aliases=names.check_aliases(aliases), tags=names.check_tags(tags))
+
+    def _as_artifact(self, artifact_or_path: Artifact | str, name: str | None, type: str | None) -> Artifact:
+        if isinstance(artifact_or_path, Artifact):
+            return artifact_or_path
+        if not isinstance(artifact_or_path, str):
+            raise InvalidInput(f"expected an Artifact or a path, not {artifact_or_path.__class__.__name__}")
+        path = artifact_or_path
+        base = os.path.basename(os.path.normpath(path)) or "artifact"
+        artifact = Artifact(name or f"run-{self.id}-{base}", type or "unspecified")
+        if "://" in path and not os.path.exists(path):
+            artifact.add_reference(path)
+        elif os.path.isdir(path):
+            artifact.add_dir(path)
+        else:
+            artifact.add_file(path)
+        return artifact
+
+    def use_artifact(self, artifact_or_name: Artifact | str, type: str | None = None,
+                     aliases: list[str] | None = None, use_as: str | None = None) -> Artifact:
+        """Resolve ``name:alias`` (or a registry path) and record that this run used it."""
+        self._check_open("use an artifact")
+        if isinstance(artifact_or_name, Artifact):
+            artifact = artifact_or_name
+            if artifact._v is None:
+                artifact._commit(None, entity=self.entity, project=self.project)
+            v = artifact._v
+        else:
+            v = versions.resolve(self._store, artifact_or_name, entity=self.entity, project=self.project, type=type)
+            artifact = Artifact._from_version(self._store, v)
+        runs.record_use(self._store, self._info.pk, v)  # type: ignore[arg-type]
+        return artifact
+
+    def link_artifact(self, artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
+        """Link a version (logging a draft first) into ``ORG/wandb-registry-R/COLLECTION``."""
+        self._check_open("link an artifact")
+        if artifact._v is None:
+            names.parse_target_path(target_path)
+            names.check_aliases(aliases)
+            self.log_artifact(artifact)
+        linked = registries.link(self._store, artifact._v, target_path, aliases)  # type: ignore[arg-type]
+        return Artifact._from_version(self._store, linked)
+
+    def logged_artifacts(self) -> list[Artifact]:
+        return [Artifact._from_version(self._store, versions.get(self._store, vid))
+                for vid in runs.run_versions(self._store, self._info.pk, "output")]
+
+    def used_artifacts(self) -> list[Artifact]:
+        return [Artifact._from_version(self._store, versions.get(self._store, vid))
+                for vid in runs.run_versions(self._store, self._info.pk, "input")]
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """Mark the run finished (or failed with a non-zero exit code); idempotent."""
+        global _active
+        if not self._finished:
+            runs.update_run(self._store, self._info.pk, state="failed" if exit_code else "finished",
+                            summary=self.summary)
+            self._finished = True
+        with _lock:
+            if _active is self:
+                _active = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.finish(exit_code=1 if exc_type is not None else 0)
+        return False
+
+    def __repr__(self) -> str:
+        return f"<Run {self._info.path}>"
+
+
+def init(entity: str | None = None, project: str | None = None, id: str | None = None,
+         name: str | None = None, job_type: str | None = None, config: Any = None,
+         settings: Any = None, mode: str | None = None, dir: str | None = None,
+         reinit: Any = None, resume: Any = None, home: str | None = None, **kwargs: Any) -> Run:
+    """Start a run (W&B's arguments are accepted; a given ``id`` resumes that run).
+
+    The store is ``home`` (or ``settings["home"]``), else ``$LOCALREG_HOME``,
+    else the user data folder. An active run is finished first.
+    """
+    global _active
+    if home is None and isinstance(settings, dict):
+        home = settings.get("home")
+    store = open_store(home)
+    if config is not None and not isinstance(config, dict):
+        config = dict(vars(config)) if hasattr(config, "__dict__") else dict(config)
+    info = runs.start_run(store, entity=entity, project=project, run_id=id, name=name,
+                          job_type=job_type, config=config)
+    run = Run(store, info)
+    with _lock:
+        previous = _active
+    if previous is not None:
+        previous.finish()
+    with _lock:
+        _active = run
+    return run
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    if _active is not None:
+        _active.finish(exit_code)
+
+
+def _need_run(what: str) -> Run:
+    if _active is None:
+        raise ArtifactStateError(f"call localreg.init() before localreg.{what}()")
+    return _active
+
+
+def log(data: dict, step: int | None = None, commit: bool | None = None) -> None:
+    _need_run("log").log(data, step, commit)
+
+
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None,
+                 aliases: list[str] | None = None, tags: list[str] | None = None) -> Artifact:
+    return _need_run("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(artifact_or_name: Any, type: str | None = None, aliases: list[str] | None = None) -> Artifact:
+    return _need_run("use_artifact").use_artifact(artifact_or_name, type, aliases)
+
+
+def link_artifact(artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
+    return _need_run("link_artifact").link_artifact(artifact, target_path, aliases)
+
+
+def login(*args: Any, **kwargs: Any) -> bool:
+    """W&B code logs in first; a local store needs no credentials, so this always succeeds."""
+    return True
