@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,13 +40,11 @@ def digest_bytes(data: bytes) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def is_digest(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == len(PREFIX) + 64
-        and value.startswith(PREFIX)
-        and all(c in "0123456789abcdef" for c in value[len(PREFIX):])
-    )
+    return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
 
 
 def hex_of(digest: str) -> str:

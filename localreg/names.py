@@ -30,6 +30,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
 _VERSION_RE = re.compile(r"^v(0|[1-9][0-9]*)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SAFE_PART = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.+=@,-][A-Za-z0-9_.+=@, -]*"
+_SAFE_PATH = re.compile(rf"{_SAFE_PART}(?:/{_SAFE_PART})*")
 
 
 def _check_str(value: object, what: str) -> str:
@@ -134,6 +136,8 @@ def check_logical_path(value: object) -> str:
     ``.`` or ``..`` parts, no backslash, no NUL or other control character.
     It is normalized to Unicode NFC so that one name has one spelling.
     """
+    if isinstance(value, str) and _SAFE_PATH.fullmatch(value) and len(value) <= 1024:
+        return value  # the common case: plain ASCII parts, none of them '.' or '..'
     if not isinstance(value, str):
         raise InvalidName(f"file path must be a string, not {type(value).__name__}", value)
     if not value:

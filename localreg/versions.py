@@ -348,13 +348,6 @@ def log_version(
         )
     stored = [e.digest for e in entries if e.ref is None]
     with store.transaction() as db:
-        missing = set(stored) - Objects(store).present(stored)
-        if missing:
-            raise CorruptBlob(
-                f"cannot log {ent}/{proj}/{name}: {len(missing)} file(s) are not in the blob store "
-                f"(e.g. {sorted(missing)[0]}); add them again",
-                sorted(missing)[0],
-            )
         project_id = store.ensure_project(ent, proj)
         row = db.execute(
             "SELECT id, type FROM collections WHERE project_id = ? AND name = ?", [project_id, name]
@@ -378,6 +371,15 @@ def log_version(
             vid = dup[0]
             created = False
         else:
+            # a row may name a blob only once its bytes are durable; gc may have
+            # taken a draft's blobs since they were added
+            missing = set(stored) - Objects(store).present(stored)
+            if missing:
+                raise CorruptBlob(
+                    f"cannot log {ent}/{proj}/{name}: {len(missing)} file(s) are not in the blob store "
+                    f"(e.g. {sorted(missing)[0]}); add them again",
+                    sorted(missing)[0],
+                )
             idx = db.execute("SELECT next_idx FROM collections WHERE id = ?", [cid]).fetchone()[0]
             db.execute("UPDATE collections SET next_idx = ? WHERE id = ?", [idx + 1, cid])
             vid = db.execute(

@@ -98,7 +98,6 @@ def m001_initial(db: Database) -> None:
             ref TEXT,
             PRIMARY KEY (version_id, path)
         ) WITHOUT ROWID;
-        CREATE INDEX entries_by_digest ON entries (digest);
         CREATE TABLE aliases (
             collection_id INTEGER NOT NULL REFERENCES collections(id),
             alias TEXT NOT NULL,
