@@ -13,7 +13,7 @@ import stat as stat_mod
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from . import names
+from . import hashing, names
 from .blobs import Callback, url_info
 from .errors import InvalidInput, InvalidName, NotFound
 from .objects import Entry, Objects
@@ -145,6 +145,10 @@ def log_path(
     names.check_type(type)
     names.check_aliases(aliases)
     names.check_tags(tags)
+    # validate everything log_version checks before any bytes are stored: bad input writes nothing
+    hashing.clean_metadata(metadata)
+    names.check_name(store.default("entity", entity), "entity name")
+    names.check_name(store.default("project", project), "project name")
     if "://" in path and not os.path.exists(path):
         entries = reference_entries(store, path)
     else:

@@ -100,6 +100,7 @@ class Store:
         if not self.db_path.exists():
             if not create:
                 raise NotFound(f"no localreg store at {self.home}", str(self.home))
+            _check_creation_args(blob_url, org, entity, project)
             self._create_home()
         elif not os.access(self.home, os.W_OK) or not os.access(self.db_path, os.W_OK):
             self.readonly = True
@@ -342,6 +343,18 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {self.home}>"
+
+
+def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None) -> None:
+    """Refuse bad defaults before the home is created: bad input writes nothing."""
+    for value, what in ((org, "org name"), (entity, "entity name"), (project, "project name")):
+        if value is not None:
+            names.check_name(value, what)
+    if blob_url is not None:
+        try:
+            BlobStore(blob_url)
+        except (ValueError, ImportError) as e:
+            raise InvalidInput(f"cannot use blob URL {blob_url!r}: {e}") from None
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}

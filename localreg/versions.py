@@ -414,6 +414,11 @@ def add_aliases(store: "Store", version: Version, aliases: Iterable[str]) -> Ver
     """Set aliases on ``version``, moving each off whichever version had it."""
     alias_list = names.check_aliases(aliases)
     with store.transaction() as db:
+        if LATEST in alias_list and LATEST not in get(store, version.id).aliases:
+            raise InvalidName(
+                f"alias 'latest' is managed by localreg and stays on the newest version, not {version.qualified_name}",
+                LATEST,
+            )
         _set_aliases(db, version.collection_id, version.id, alias_list)
         ts = now()
         db.execute("UPDATE versions SET updated_at = ? WHERE id = ?", [ts, version.id])
