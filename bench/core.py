@@ -69,7 +69,9 @@ def make_big(path: str, mib: int) -> None:
 
 def run_child(code: str, *args: str) -> dict:
     settle()
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
