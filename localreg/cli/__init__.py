@@ -27,13 +27,13 @@ from typing import Any, TextIO
 
 import click
 
-from . import catalog, ingest, names, registries, runs, versions
-from .blobs import Callback
-from .errors import AlreadyExists, LocalregError, NotFound, VerificationError
-from .objects import Objects, verify_tree
-from .store import Store, __version__
+from .. import catalog, ingest, names, registries, runs, versions
+from ..blobs import Callback
+from ..errors import AlreadyExists, LocalregError, NotFound, VerificationError
+from ..objects import Objects, verify_tree
+from ..store import Store, __version__
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 PROGRESS_DELAY = 0.5  # seconds before a bar appears: short transfers draw nothing
 
 
@@ -803,6 +803,11 @@ def quickstart(ctx: click.Context) -> None:
 def main() -> None:
     """Entry point of the ``localreg`` script."""
     cli(prog_name="localreg")
+
+
+# Commands of other topics live in modules of this package and register
+# themselves on ``cli`` when imported (one line each below); heavy imports
+# stay inside the commands, so ``localreg --help`` stays fast.
 
 
 __all__ = ["cli", "main", "LocalregGroup", "ProgressBar", "progress"]
