@@ -208,6 +208,18 @@ class BlobStore:
         path = self.loose_path(digest)
         return os.path.exists(path) if self.is_local else self.fs.exists(path)
 
+    def loose_mtime(self, digest: str) -> float:
+        """Modification time of a loose object (0 if it is missing)."""
+        path = self.loose_path(digest)
+        try:
+            if self.is_local:
+                return os.stat(path).st_mtime
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return 0.0
+        mtime = info.get("mtime") or info.get("created") or 0
+        return mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+
     def pack_exists(self, pack: str) -> bool:
         path = self.pack_path(pack)
         return os.path.exists(path) if self.is_local else self.fs.exists(path)
