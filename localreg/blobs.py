@@ -287,6 +287,12 @@ class PackWriter:
         self.count += 1
         return at
 
+    def add_many(self, pieces: list) -> None:
+        """Append several chunks back to back (one ``writelines``, no joining copy)."""
+        self._f.writelines(pieces)
+        self.offset += sum(len(p) for p in pieces)
+        self.count += len(pieces)
+
     def close(self) -> str | None:
         """Make the pack durable under its final name; None if it is empty."""
         f = self._f

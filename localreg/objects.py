@@ -37,7 +37,11 @@ from .errors import CorruptBlob, FileChanged, InvalidInput, NotFound, Verificati
 if TYPE_CHECKING:
     from .store import Store
 
-PACK_LIMIT = 1 << 20          # chunks below this size go into packs
+PACK_LIMIT = 1 << 20          # files below this size are one chunk in a pack
+CDC_AVG = 128 << 10           # content-defined chunking of bigger files (FastCDC):
+CDC_MIN = 32 << 10            #   average, smallest and largest chunk; every chunk
+CDC_MAX = 512 << 10           #   goes into a pack
+CDC_BATCH = 16 << 20          # chunk bytes hashed and looked up per step
 PACK_TARGET = 64 << 20        # start a new pack past this size
 BATCH_BYTES = 8 << 20         # bytes read ahead per hashing batch
 RACY_NS = 50_000_000          # mtime this close to "now" is not trusted (ns clocks)
@@ -101,8 +105,12 @@ class Objects:
             )
         }
 
-    def _record(self, chunk_rows: list[tuple], cache_rows: list[tuple]) -> None:
+    def _record(self, chunk_rows: list[tuple], cache_rows: list[tuple], file_rows: Sequence[tuple] = ()) -> None:
         with self.store.transaction() as db:
+            if file_rows:
+                db.conn.executemany(
+                    "INSERT OR IGNORE INTO chunked_files (digest, size, chunks) VALUES (?, ?, ?)", file_rows
+                )
             if chunk_rows:
                 db.conn.executemany(
                     "INSERT OR IGNORE INTO chunks (digest, size, pack, offset, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -133,12 +141,17 @@ class Objects:
         self,
         files: Sequence[tuple[str, str]],
         callback: Callback | None = None,
+        *,
+        whole: bool = False,
     ) -> list[Entry]:
         """Store local files; ``files`` is ``[(logical path, local path)]``.
 
         Returns the entries in the same order. Unchanged files (same stat as
-        when last read) are not read again. Raises :class:`FileChanged` if a
-        file changes while it is read, :class:`NotFound` if it vanished.
+        when last read) are not read again. Files of ``PACK_LIMIT`` bytes or
+        more are cut into content-defined chunks, so versions that differ a
+        little share most of their bytes; ``whole=True`` stores them as one
+        loose object each instead. Raises :class:`FileChanged` if a file
+        changes while it is read, :class:`NotFound` if it vanished.
         """
         callback = callback or NoOpCallback()
         callback.set_size(len(files))
@@ -182,10 +195,13 @@ class Objects:
                 cache_rows.append((abspaths[i], st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest))
 
         large = self._ingest_small(todo, abspaths, digests, chunk_rows, remember, callback) if todo else []
-        if large:
-            self._ingest_large(large, abspaths, digests, chunk_rows, remember, callback)
+        file_rows: list[tuple] = []
+        if large and whole:
+            self._ingest_whole(large, abspaths, digests, chunk_rows, remember, callback)
+        elif large:
+            self._ingest_chunked(large, abspaths, digests, chunk_rows, file_rows, remember, callback)
         chunk_rows.sort()
-        self._record(chunk_rows, cache_rows)
+        self._record(chunk_rows, cache_rows, file_rows)
         return [
             Entry(path=logical, digest=digests[i], size=sizes[i])  # type: ignore[arg-type]
             for i, (logical, _local) in enumerate(files)
@@ -260,7 +276,99 @@ class Objects:
             raise
         return large
 
-    def _ingest_large(self, todo, abspaths, digests, chunk_rows, remember, callback) -> None:
+    def _ingest_chunked(self, todo, abspaths, digests, chunk_rows, file_rows, remember, callback) -> None:
+        """Cut big files with FastCDC and pack the chunks the store lacks.
+
+        Two hashes run per chunk: its own (to name it) and the whole file's
+        (to name the file). The whole-file hash runs on a second thread, in
+        order; sha256 releases the GIL on buffers this size, so both cores
+        work. Memory stays at a few batches of ``CDC_BATCH`` bytes.
+        """
+        from pyfastcdc import FastCDC
+
+        cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+        packer = _BackgroundPacker(self.blobs)
+        hasher = ThreadPoolExecutor(1)
+        known: set[str] = set()
+        ts = time.time()
+        try:
+            for i in todo:
+                path = abspaths[i]
+                try:
+                    f = open(path, "rb", buffering=0)
+                except FileNotFoundError:
+                    raise NotFound(f"file {path!r} disappeared while logging") from None
+                except PermissionError:
+                    raise InvalidInput(f"cannot read {path!r}: permission denied") from None
+                whole = hashing.new()
+                parts: list[list] = []
+                size = 0
+
+                def take(chunks: list[memoryview]) -> None:
+                    # name the chunks, look them up at once, pack the new ones
+                    names = [hashing.digest_bytes(c) for c in chunks]
+                    known.update(self.present(n for n in names if n not in known))
+                    pending = []
+                    for name, data in zip(names, chunks):
+                        parts.append([name, len(data)])
+                        if name not in known:
+                            known.add(name)
+                            pack, offset = packer.place(len(data))
+                            chunk_rows.append((name, len(data), pack, offset, ts))
+                            pending.append(data)
+                    packer.write(pending)
+
+                with f:
+                    before = os.fstat(f.fileno())
+                    # Read big blocks and cut them in place: chunks are views
+                    # into the block, so no byte is copied on its way to the
+                    # hashers and the pack. A block's last chunk may be cut by
+                    # the block's end rather than by content: carry it over.
+                    carry = b""
+                    pending_hash = None
+                    while True:
+                        # a fresh buffer per block: views of the last one may
+                        # still be on their way to the pack writer
+                        buf = bytearray(len(carry) + CDC_BATCH)
+                        buf[: len(carry)] = carry
+                        n = f.readinto(memoryview(buf)[len(carry):])
+                        eof = not n
+                        if n < CDC_BATCH:
+                            del buf[len(carry) + n:]
+                        if not buf:
+                            break
+                        view = memoryview(buf)
+                        chunks = [view[c.offset: c.offset + c.length] for c in cdc.cut_buf(buf)]
+                        if not eof and chunks:
+                            last = chunks.pop()
+                            carry = bytes(last)
+                        else:
+                            carry = b""
+                        done = sum(len(c) for c in chunks)
+                        if done:
+                            pending_hash = hasher.submit(whole.update, view[:done])
+                            take(chunks)
+                            size += done
+                        if eof:
+                            break
+                    if pending_hash is not None:
+                        pending_hash.result()
+                    after = os.fstat(f.fileno())
+                if not _same(before, after) or size != after.st_size:
+                    raise FileChanged(f"file {path!r} changed while it was being read; log it again")
+                digest = hashing.format_digest(whole)
+                digests[i] = digest
+                file_rows.append((digest, size, json.dumps(parts, separators=(",", ":"))))
+                remember(i, after, digest)
+                callback.relative_update(1)
+            packer.close()
+        except BaseException:
+            packer.abort()
+            raise
+        finally:
+            hasher.shutdown(wait=True)
+
+    def _ingest_whole(self, todo, abspaths, digests, chunk_rows, remember, callback) -> None:
         def one(i: int) -> tuple[int, str, int, os.stat_result]:
             path = abspaths[i]
             try:
@@ -311,46 +419,71 @@ class Objects:
         row = db.execute("SELECT chunks FROM chunked_files WHERE digest = ?", [digest]).fetchone()
         if not row:
             raise CorruptBlob(f"blob {digest} is not in the store at {self.store.home}", digest)
+        parts = json.loads(row[0])
+        where = self._locate_many(sorted({d for d, _ in parts}))
         out = []
-        for cd, _size in json.loads(row[0]):
-            r = db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?", [cd]).fetchone()
-            if not r:
+        for cd, _size in parts:
+            loc = where.get(cd)
+            if loc is None:
                 raise CorruptBlob(f"chunk {cd} of blob {digest} is not in the store", digest)
-            out.append((cd, r[0], r[1], r[2]))
+            out.append((cd, loc[0], loc[1], loc[2]))
         return out
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
-        """Yield the bytes of file ``digest``, verifying every chunk and the whole."""
-        whole = hashing.new()
+        """Yield the bytes of file ``digest``; raise :class:`CorruptBlob` if they do not hash to it.
+
+        The check comes after the last piece: callers keep nothing under a
+        final name until the iterator is exhausted. A file of many chunks is
+        checked once, as a whole; only when that fails are its chunks
+        re-hashed, to name the corrupt one.
+        """
         parts = self._locate(digest)
+        whole = hashing.new()
+        packs: dict[str, Any] = {}
+        try:
+            for cd, size, pack, offset in parts:
+                if pack is not None:
+                    f = packs.get(pack)
+                    if f is None:
+                        f = packs[pack] = self.blobs.open_pack(pack)
+                    if self.blobs.is_local:
+                        data = os.pread(f.fileno(), size, offset or 0)
+                    else:
+                        f.seek(offset or 0)
+                        data = f.read(size)
+                    if len(data) != size:
+                        raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
+                    whole.update(data)
+                    yield data
+                else:
+                    got = 0
+                    with self.blobs.open_loose(cd) as lf:
+                        while True:
+                            data = lf.read(BUF)
+                            if not data:
+                                break
+                            whole.update(data)
+                            got += len(data)
+                            yield data
+                    if got != size:
+                        raise CorruptBlob(f"blob {cd} has {got} bytes, expected {size}", cd)
+        finally:
+            for f in packs.values():
+                f.close()
+        if hashing.format_digest(whole) != digest:
+            bad = self._corrupt_chunk(parts) if len(parts) > 1 else digest
+            raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
+
+    def _corrupt_chunk(self, parts: list[tuple[str, int, str | None, int | None]]) -> str:
         for cd, size, pack, offset in parts:
-            h = hashing.new() if len(parts) > 1 else whole
-            got = 0
             if pack is not None:
                 data = self.blobs.read_range(pack, offset or 0, size)
-                h.update(data)
-                if h is not whole:
-                    whole.update(data)
-                got = len(data)
-                pieces: Iterable[bytes] = (data,)
-                if hashing.format_digest(h) != cd or got != size:
-                    raise CorruptBlob(f"blob {cd} in pack {pack} is corrupt (bytes do not match digest)", cd)
-                yield from pieces
             else:
                 with self.blobs.open_loose(cd) as f:
-                    while True:
-                        data = f.read(BUF)
-                        if not data:
-                            break
-                        h.update(data)
-                        if h is not whole:
-                            whole.update(data)
-                        got += len(data)
-                        yield data  # callers keep nothing until the digest below is checked
-                if hashing.format_digest(h) != cd or got != size:
-                    raise CorruptBlob(f"blob {cd} is corrupt (bytes do not match digest)", cd)
-        if hashing.format_digest(whole) != digest:
-            raise CorruptBlob(f"blob {digest} is corrupt (bytes do not match digest)", digest)
+                    data = f.read()
+            if hashing.digest_bytes(data) != cd:
+                return cd
+        return parts[0][0]
 
     def read_bytes(self, digest: str) -> bytes:
         return b"".join(self.iter_bytes(digest))
@@ -444,13 +577,14 @@ class Objects:
             raise
 
     def _locate_many(self, digests: list[str]) -> dict[str, tuple[int, str | None, int | None]]:
-        out: dict[str, tuple[int, str | None, int | None]] = {}
-        db = self.store.db
-        for part in _chunks(digests):
-            marks = ",".join("?" * len(part))
-            for r in db.execute(f"SELECT digest, size, pack, offset FROM chunks WHERE digest IN ({marks})", part):
-                out[r[0]] = (r[1], r[2], r[3])
-        return out
+        """``{digest: (size, pack, offset)}`` of the single-chunk blobs among ``digests``."""
+        return {
+            r[0]: (r[1], r[2], r[3])
+            for r in self.store.db.execute(
+                "SELECT digest, size, pack, offset FROM chunks WHERE digest IN (SELECT value FROM json_each(?))",
+                [json.dumps(digests)],
+            )
+        }
 
 
 def _stat(path: str) -> os.stat_result:
@@ -529,11 +663,11 @@ class _BackgroundPacker:
         self.offset += size
         return self.current.name, at
 
-    def write(self, pieces: list[bytes]) -> None:
+    def write(self, pieces: list) -> None:
         if self.error is not None:
             raise self.error
         if pieces:
-            self.q.put(("add", self.current, b"".join(pieces)))
+            self.q.put(("add", self.current, pieces))
 
     def _run(self) -> None:
         while True:
@@ -544,7 +678,7 @@ class _BackgroundPacker:
                 continue
             try:
                 if item[0] == "add":
-                    item[1].add(item[2])
+                    item[1].add_many(item[2])
                 else:
                     item[1].close()
             except BaseException as e:  # reported to the caller by write()/close()
