@@ -221,6 +221,14 @@ class Store:
             if db.conn.in_transaction:
                 db.conn.rollback()
             raise
+        self._commit(db)
+
+    def _commit(self, db: dbmod.Database) -> None:
+        """COMMIT the open transaction, retrying while SQLite reports busy.
+
+        Every write of localreg ends here, which also makes it the seam the
+        crash tests use to kill a process just before or after a commit.
+        """
         for attempt in range(BUSY_RETRIES):
             try:
                 db.execute("COMMIT")
