@@ -60,12 +60,15 @@ class Written:
 class BlobStore:
     """Chunks by digest, loose or in packs, at an fsspec URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, shared: bool = False) -> None:
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.root = self.root.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)
         self._made: set[str] = set()
+        # a private store keeps its bytes to its owner; a shared one to its group
+        self.file_mode = 0o660 if shared else 0o600
+        self.dir_mode = 0o2770 if shared else 0o700
 
     # -- naming -------------------------------------------------------------
     def _p(self, *parts: str) -> str:
@@ -82,7 +85,20 @@ class BlobStore:
         if path in self._made:
             return
         if self.is_local:
-            os.makedirs(path, exist_ok=True)
+            if not os.path.isdir(path):
+                # create each missing level with the store's mode (makedirs'
+                # mode applies to the leaf only, and is cut by the umask)
+                missing = []
+                d = path
+                while d and not os.path.isdir(d):
+                    missing.append(d)
+                    d = os.path.dirname(d)
+                for d in reversed(missing):
+                    try:
+                        os.mkdir(d, self.dir_mode)
+                    except FileExistsError:
+                        continue
+                    os.chmod(d, self.dir_mode)
         else:
             self.fs.makedirs(path, exist_ok=True)
         self._made.add(path)
@@ -114,7 +130,8 @@ class BlobStore:
         tmp = self._tmp_path()
         try:
             if self.is_local:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+                os.fchmod(fd, self.file_mode)
                 try:
                     buf = bytearray(BUF)
                     view = memoryview(buf)
@@ -275,7 +292,7 @@ class PackWriter:
         self.count = 0
         if store.is_local:
             self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
-            os.chmod(self.tmp, 0o600)
+            os.chmod(self.tmp, store.file_mode)
         else:
             self._f = store.fs.open(self.tmp, "wb")
 

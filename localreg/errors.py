@@ -98,4 +98,14 @@ class FileChanged(LocalregError, OSError):
 
 
 class PermissionDenied(LocalregError, PermissionError):
-    """The acting user may not do this."""
+    """The acting user may not do this; logged in the audit log."""
+
+    def __init__(self, message: str, user: str | None = None, action: str | None = None,
+                 target: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
+        self.action = action
+        self.target = target
+
+    def __str__(self) -> str:  # PermissionError would format errno-style otherwise
+        return str(self.args[0]) if self.args else ""

@@ -4,8 +4,9 @@ Supported operators: ``$and $or $nor $not $eq $ne $in $nin $gt $gte $lt
 $lte $exists $regex $contains``. A plain value means ``$eq``. Fields are
 declared by the caller as :class:`Field` objects: scalar columns compare
 directly; multi-valued fields (tags, aliases) match when *any* value
-matches, and the negative operators (``$ne``, ``$nin``, ``$not``) mean
-that *no* value matches, as in MongoDB. ``metadata.<a>.<b>`` reads a
+matches, and the negative operators (``$ne``, ``$nin``, ``$not``, ``$nor``)
+mean that *no* value matches, so a row without the field matches them, as
+in MongoDB. ``metadata.<a>.<b>`` reads a
 JSON path. Every value reaches SQLite as a bound parameter and every
 field name is looked up in a fixed table, so no filter text becomes SQL.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,11 +63,31 @@ def version_field(expr: str) -> Field:
     return Field(expr, convert=_to_version)
 
 
-def _json_path(key: str) -> str:
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_lookup(expr: str, key: str) -> str:
+    """SQL reading ``metadata.<key>`` (dotted: nested) out of the JSON in ``expr``.
+
+    Parts go into the SQL as string literals (quotes doubled), never as bound
+    parameters, so the expression can appear twice in one test.
+    """
     parts = key.split(".")
     if any(p == "" for p in parts):
         raise InvalidFilter(f"invalid metadata key {key!r} in filter")
-    return "$" + "".join('."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts)
+    if "\x00" in key:
+        raise InvalidFilter(f"invalid metadata key {key!r} in filter: NUL characters are not allowed")
+    if not any('"' in p or "\\" in p for p in parts):
+        path = "$" + "".join('."' + p + '"' for p in parts)
+        return f"json_extract({expr}, {_sql_text(path)})"
+    # SQLite's JSON path syntax cannot spell a key holding '"' (and reads '\\'
+    # differently across versions), so walk such keys with json_each instead
+    out = expr
+    for i, p in enumerate(parts):
+        only_objects = "" if i == len(parts) - 1 else f" AND j{i}.type = 'object'"
+        out = f"(SELECT j{i}.value FROM json_each({out}) j{i} WHERE j{i}.key = {_sql_text(p)}{only_objects})"
+    return out
 
 
 class Compiler:
@@ -88,7 +110,8 @@ class Compiler:
                     raise InvalidFilter(f"{key} takes a non-empty list of filters")
                 parts = [self.compile(v) for v in value]
                 joined = (" AND " if key == "$and" else " OR ").join(f"({p})" for p in parts)
-                clauses.append(f"NOT ({joined})" if key == "$nor" else joined)
+                # a test on a missing field is NULL; negated it must match, as in MongoDB
+                clauses.append(f"NOT COALESCE(({joined}), 0)" if key == "$nor" else joined)
             elif key.startswith("$"):
                 raise InvalidFilter(f"unknown top-level filter operator {key!r}")
             else:
@@ -97,10 +120,7 @@ class Compiler:
 
     def _resolve(self, key: str) -> Field:
         if key.startswith("metadata.") and self.metadata_expr:
-            # the path is a SQL string literal (quotes doubled), never a bound
-            # parameter, so the expression can appear twice in one test
-            path = _json_path(key[len("metadata."):]).replace("'", "''")
-            return Field(f"json_extract({self.metadata_expr}, '{path}')")
+            return Field(_json_lookup(self.metadata_expr, key[len("metadata."):]))
         f = self.fields.get(key)
         if f is None:
             known = ", ".join(sorted(self.fields) + (["metadata.<key>"] if self.metadata_expr else []))
@@ -118,7 +138,7 @@ class Compiler:
     def _op(self, key: str, op: str, value: Any) -> str:
         if op == "$not":
             if isinstance(value, Mapping):
-                return f"NOT ({self.field(key, value)})"
+                return f"NOT COALESCE(({self.field(key, value)}), 0)"
             raise InvalidFilter(f"$not on {key!r} takes an operator dict")
         if op not in COMPARE and op not in ("$in", "$nin", "$exists", "$regex", "$contains"):
             raise InvalidFilter(f"unknown filter operator {op!r} on {key!r}")
@@ -145,6 +165,11 @@ class Compiler:
         elif op == "$regex":
             if not isinstance(value, str):
                 raise InvalidFilter(f"$regex on {key!r} takes a string")
+            try:
+                re.compile(value)
+            except re.error as e:
+                # checked here: raised inside SQLite it would surface as sqlite3.OperationalError
+                raise InvalidFilter(f"invalid regular expression {value!r} in $regex on {key!r}: {e}") from None
             self.params.append(value)
             test = f"regexp(?, {f.expr})"
         elif op == "$contains":
@@ -173,6 +198,12 @@ class Compiler:
 
 
 def _param(value: Any, key: str) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        # SQLite integers are 64-bit; a bigger one compares as the REAL SQLite makes of it in JSON
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidFilter(f"cannot compare {key!r} with {value}: the number is too large") from None
     if isinstance(value, (str, int, float)) or value is None:
         return value
     if isinstance(value, (dict, list)):

@@ -87,9 +87,11 @@ def _clean(value: Any, where: str, depth: int) -> Any:
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return _clean(item(), where, depth)
+            plain = item()
         except (TypeError, ValueError):
             pass
+        else:  # outside the try: an infinite numpy float must say so, not "not JSON-serializable"
+            return _clean(plain, where, depth + 1)
     raise InvalidMetadata(f"{where}: {type(value).__name__} is not JSON-serializable")
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import hashing, names
 from .blobs import Callback, url_info
-from .errors import InvalidInput, InvalidName, NotFound
+from .errors import InvalidInput, InvalidName, NotFound, TypeMismatch
 from .objects import Entry, Objects
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def log_path(
     callback: Callback | None = None,
 ) -> tuple["Version", bool]:
     """Log a file, a folder or a URI as the next version of ``entity/project/name``."""
-    from .versions import log_version
+    from .versions import collection_id, log_version
 
     names.check_name(name)
     names.check_type(type)
@@ -147,8 +147,18 @@ def log_path(
     names.check_tags(tags)
     # validate everything log_version checks before any bytes are stored: bad input writes nothing
     hashing.clean_metadata(metadata)
-    names.check_name(store.default("entity", entity), "entity name")
-    names.check_name(store.default("project", project), "project name")
+    ent = names.check_name(store.default("entity", entity), "entity name")
+    proj = names.check_name(store.default("project", project), "project name")
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"description must be a string, not {description.__class__.__name__}")
+    try:
+        _cid, ctype, _where = collection_id(store, names.Ref(name, project=proj, scope=ent))
+    except NotFound:
+        ctype = type
+    if ctype != type:  # log_version checks again inside its transaction
+        raise TypeMismatch(
+            f"artifact {name!r} in project {ent}/{proj} has type {ctype!r}; cannot log a version of type {type!r}"
+        )
     if "://" in path and not os.path.exists(path):
         entries = reference_entries(store, path)
     else:

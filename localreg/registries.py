@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import names
+from . import access, names
 from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
 from .filters import Field, compile_filter, time_field
 from .names import LATEST
@@ -115,6 +115,8 @@ def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
     row = store.db.execute(f"{_REG_SELECT} WHERE o.name = ? AND r.name = ?", [org_name, reg]).fetchone()
     if not row:
         raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
+    if row[4] == "restricted":
+        access.require(store, row[0], "read")
     return _registry(row)
 
 
@@ -136,7 +138,8 @@ def list_registries(store: "Store", org: str | None = None, filter: dict | None 
     rows = store.db.execute(
         f"{_REG_SELECT} WHERE o.name = ? AND ({fsql}) ORDER BY r.name", [org_name, *fparams]
     ).fetchall()
-    return [_registry(r) for r in rows]
+    # restricted registries are invisible to non-members
+    return [_registry(r) for r in rows if r[4] != "restricted" or access.readable(store, r[0], r[4])]
 
 
 def _check_types(types: Iterable[str] | None) -> list[str] | None:
@@ -174,10 +177,14 @@ def create_registry(
         if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():
             raise AlreadyExists(f"registry {reg!r} already exists in organization {org_name!r}")
         ts = now()
-        db.execute(
+        reg_id = db.execute(
             "INSERT INTO registries (org_id, name, description, visibility, artifact_types, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [org_id, reg, description or "", visibility, json.dumps(types) if types is not None else None, ts, ts],
+        ).lastrowid
+        db.execute(
+            "INSERT INTO registry_members (registry_id, user, role, added_at) VALUES (?, ?, 'admin', ?)",
+            [reg_id, current_user(), ts],
         )
         store.event("registry-create", f"{org_name}/{names.REGISTRY_PREFIX}{reg}", visibility=visibility, types=types)
         return get_registry(store, reg, org_name)
@@ -195,6 +202,7 @@ def update_registry(
     """Edit a registry. Allowed types can be added, never removed."""
     with store.transaction() as db:
         current = get_registry(store, registry.name, registry.org)
+        access.require(store, current.id, "edit")
         sets: dict[str, Any] = {}
         if description is not None:
             if current.is_core and description != current.description:
@@ -240,8 +248,10 @@ def delete_registry(store: "Store", registry: Registry) -> None:
     if registry.is_core:
         raise InvalidInput(f"core registry {registry.name!r} cannot be deleted")
     with store.transaction() as db:
+        access.require(store, registry.id, "delete")
         for (cid,) in db.execute("SELECT id FROM collections WHERE registry_id = ?", [registry.id]).fetchall():
             _delete_collection_rows(store, cid)
+        db.execute("DELETE FROM registry_members WHERE registry_id = ?", [registry.id])
         db.execute("DELETE FROM registries WHERE id = ?", [registry.id])
         store.event("registry-delete", f"{registry.org}/{registry.full_name}")
 
@@ -327,6 +337,7 @@ def update_collection(store: "Store", coll: Collection, *, description: str | No
         return coll
     sets["updated_at"] = now()
     with store.transaction() as db:
+        access.require_collection(store, coll.id, "curate", coll.path)
         if "name" in sets:
             scope_col, scope_val = ("registry_id", db.execute("SELECT registry_id FROM collections WHERE id = ?", [coll.id]).fetchone()[0]) \
                 if coll.registry else ("project_id", db.execute("SELECT project_id FROM collections WHERE id = ?", [coll.id]).fetchone()[0])
@@ -351,6 +362,7 @@ def _delete_collection_rows(store: "Store", cid: int) -> None:
 def delete_collection(store: "Store", coll: Collection) -> None:
     """Delete a registry collection (its links go; source versions stay) or an empty-able source collection."""
     with store.transaction() as db:
+        access.require_collection(store, coll.id, "delete", coll.path)
         if coll.is_sequence:
             from .versions import delete as delete_version
             for v in load(store, "v.collection_id = ?", [coll.id]):
@@ -397,6 +409,7 @@ def link(
                 target_path,
             )
         reg_id, types_json = reg
+        access.require(store, reg_id, "link", f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}")
         types = json.loads(types_json) if types_json is not None else None
         if types is not None and source.type not in types:
             raise TypeMismatch(

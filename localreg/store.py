@@ -31,6 +31,7 @@ from .errors import (
     IncompatibleStore,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     ReadOnlyStore,
     StoreBusy,
     StoreError,
@@ -91,6 +92,7 @@ class Store:
         entity: str | None = None,
         project: str | None = None,
         create: bool = True,
+        shared_group: str | None = None,
     ) -> None:
         self.home = resolve_home(home)
         self.db_path = self.home / DB_NAME
@@ -101,7 +103,8 @@ class Store:
             if not create:
                 raise NotFound(f"no localreg store at {self.home}", str(self.home))
             _check_creation_args(blob_url, org, entity, project)
-            self._create_home()
+            gid = _group_id(shared_group) if shared_group is not None else None
+            self._create_home(gid)
         elif not os.access(self.home, os.W_OK) or not os.access(self.db_path, os.W_OK):
             self.readonly = True
         self._check_and_upgrade()
@@ -110,7 +113,8 @@ class Store:
             self._initialize(blob_url, org, entity, project)
             info = self.info()
         self.blob_url = info["blob_url"]
-        self.blobs = BlobStore(self.blob_url)
+        self.shared_group = info.get("shared_group")
+        self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None)
         self._defaults = {
             "org": info.get("default_org", DEFAULT_ORG),
             "entity": info.get("default_entity", _entity_from_user(current_user())),
@@ -118,9 +122,23 @@ class Store:
         }
 
     # -- opening -------------------------------------------------------------
-    def _create_home(self) -> None:
+    def _create_home(self, gid: int | None = None) -> None:
+        """Create the home (0700, or 2770 for a shared group) and an empty database file (0600 or 0660).
+
+        The file is made before SQLite opens it so it never exists with
+        looser permissions; SQLite gives its -wal and -shm files the same.
+        """
         try:
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if gid is not None:
+                os.chown(self.home, -1, gid)
+                os.chmod(self.home, 0o2770)
+            fd = os.open(self.db_path, os.O_WRONLY | os.O_CREAT, 0o600 if gid is None else 0o660)
+            if gid is not None:
+                os.fchown(fd, -1, gid)
+                os.fchmod(fd, 0o660)
+            os.close(fd)
+            self._new_group = gid
         except PermissionError as e:
             raise ReadOnlyStore(f"cannot create store home {self.home}: {e.strerror}") from None
         except OSError as e:
@@ -152,9 +170,7 @@ class Store:
                 dbmod.upgrade(db)
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"cannot set up the database {self.db_path}: {e}") from None
-            if not self.readonly:
-                with contextlib.suppress(OSError):
-                    os.chmod(self.db_path, 0o600)
+
 
     def _initialize(self, blob_url, org, entity, project) -> None:
         url = blob_url or str(self.home / "blobs")
@@ -167,6 +183,10 @@ class Store:
             "written_by": __version__,
             "schema": str(dbmod.SCHEMA_VERSION),
         }
+        gid = getattr(self, "_new_group", None)
+        if gid is not None:
+            import grp
+            values["shared_group"] = grp.getgrgid(gid).gr_name
         with self.transaction() as db:
             for k, v in values.items():
                 db.execute("INSERT OR IGNORE INTO store_info (key, value) VALUES (?, ?)", [k, v])
@@ -217,9 +237,11 @@ class Store:
                 time.sleep(min(0.01 * 2 ** attempt, 1.0) * (0.5 + random.random()))
         try:
             yield db
-        except BaseException:
+        except BaseException as e:
             if db.conn.in_transaction:
                 db.conn.rollback()
+            if isinstance(e, PermissionDenied):
+                self.log_denial(e)
             raise
         self._commit(db)
 
@@ -250,6 +272,11 @@ class Store:
         db.execute("BEGIN")
         try:
             yield db
+        except PermissionDenied as e:
+            if db.conn.in_transaction:
+                db.execute("COMMIT")
+            self.log_denial(e)
+            raise
         finally:
             if db.conn.in_transaction:
                 db.execute("COMMIT")
@@ -261,6 +288,14 @@ class Store:
         if "disk" in msg and "full" in msg:
             return StoreError(f"disk full while writing to {self.home}: {msg}")
         return StoreError(f"database error in {self.home}: {msg}")
+
+    def log_denial(self, e: PermissionDenied) -> None:
+        """Record a refused action in the audit log (its own transaction; the change itself was rolled back)."""
+        if self.readonly or self.db.conn.in_transaction or getattr(e, "_logged", False):
+            return
+        e._logged = True  # type: ignore[attr-defined]
+        with self.transaction():
+            self.event("denied", e.target or "", refused=e.action, message=str(e))
 
     def event(self, action: str, target: str, **detail: Any) -> None:
         """Append to the audit log (inside the caller's transaction)."""
@@ -351,6 +386,15 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {self.home}>"
+
+
+def _group_id(name: str) -> int:
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise InvalidInput(f"unknown group {name!r}: a shared store needs an existing group") from None
 
 
 def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None) -> None:

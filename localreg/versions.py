@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import hashing, names
+from . import access, hashing, names
 from .errors import (
     Conflict,
     CorruptBlob,
@@ -243,6 +243,7 @@ def collection_id(store: "Store", ref: names.Ref, *, entity: str | None = None,
             if not reg:
                 raise NotFound(f"registry {ref.registry!r} not found in organization {org_name!r}", str(ref))
             raise NotFound(f"collection {ref.name!r} not found in {where}", str(ref))
+        access.require_collection(store, row[0], "read", str(ref))
         return row[0], row[1], where
     ent = ref.scope or store.default("entity", entity)
     proj = ref.project or store.default("project", project)
@@ -341,11 +342,7 @@ def log_version(
             raise InvalidInput(f"entry {e.path!r} has an invalid digest {e.digest!r}")
     digest = hashing.manifest_digest((e.path, e.digest) for e in entries)
     ts = now()
-    ttl = None
-    if ttl_seconds is not None:
-        ttl = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=float(ttl_seconds))).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )
+    ttl = _expires_at(ts, ttl_seconds) if ttl_seconds is not None else None
     stored = [e.digest for e in entries if e.ref is None]
     with store.transaction() as db:
         project_id = store.ensure_project(ent, proj)
@@ -414,6 +411,7 @@ def add_aliases(store: "Store", version: Version, aliases: Iterable[str]) -> Ver
     """Set aliases on ``version``, moving each off whichever version had it."""
     alias_list = names.check_aliases(aliases)
     with store.transaction() as db:
+        access.require_collection(store, version.collection_id, "alias", version.qualified_name)
         if LATEST in alias_list and LATEST not in get(store, version.id).aliases:
             raise InvalidName(
                 f"alias 'latest' is managed by localreg and stays on the newest version, not {version.qualified_name}",
@@ -432,6 +430,7 @@ def remove_aliases(store: "Store", version: Version, aliases: Iterable[str]) -> 
     if LATEST in alias_list:
         raise InvalidName("alias 'latest' is managed by localreg and cannot be removed", LATEST)
     with store.transaction() as db:
+        access.require_collection(store, version.collection_id, "alias", version.qualified_name)
         for alias in alias_list:
             cur = db.execute(
                 "DELETE FROM aliases WHERE collection_id = ? AND alias = ? AND version_id = ?",
@@ -468,6 +467,11 @@ def set_tags(store: "Store", version: Version, tags: Iterable[str]) -> Version:
         return get(store, version.id)
 
 
+def _expires_at(created_at: str, ttl_seconds: float) -> str:
+    start = _dt.datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (start + _dt.timedelta(seconds=float(ttl_seconds))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def update(store: "Store", version: Version, *, description: str | None = None,
            metadata: dict | None = None, ttl_seconds: float | None | bool = False) -> Version:
     """Edit description, metadata or ttl (on a link these belong to its source)."""
@@ -484,9 +488,9 @@ def update(store: "Store", version: Version, *, description: str | None = None,
         else:
             if not isinstance(ttl_seconds, (int, float)) or ttl_seconds <= 0:
                 raise InvalidInput(f"ttl must be a positive duration, not {ttl_seconds!r}")
-            sets["ttl_expires_at"] = (
-                _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=float(ttl_seconds))
-            ).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            # as in W&B, a ttl counts from the version's creation, not from this edit
+            created = store.db.execute("SELECT created_at FROM versions WHERE id = ?", [version.data_id]).fetchone()
+            sets["ttl_expires_at"] = _expires_at(created[0] if created else now(), ttl_seconds)
     if not sets:
         return version
     sets["updated_at"] = now()
@@ -519,6 +523,7 @@ def unlink(store: "Store", link: Version) -> None:
     if not link.is_link:
         raise InvalidInput(f"{link.qualified_name} is a source version, not a link; use delete")
     with store.transaction() as db:
+        access.require_collection(store, link.collection_id, "unlink", link.qualified_name)
         if not db.execute("SELECT 1 FROM versions WHERE id = ?", [link.id]).fetchone():
             raise NotFound(f"link {link.qualified_name} not found", link.qualified_name)
         _drop_rows(db, link.id)
@@ -549,7 +554,7 @@ def delete(store: "Store", version: Version, *, delete_aliases: bool = False, un
         if links and not unlink_links:
             raise Conflict(
                 f"{version.qualified_name} is linked to {', '.join(l.qualified_name for l in links)}; "
-                "unlink it first or pass unlink=True"
+                "unlink it first or pass unlink_links=True"
             )
         for link in links:
             unlink(store, link)

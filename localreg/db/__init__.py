@@ -140,6 +140,22 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_registry_members(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE registry_members (
+            registry_id INTEGER NOT NULL REFERENCES registries(id),
+            user TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'viewer')),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (registry_id, user)
+        ) WITHOUT ROWID;
+        CREATE INDEX events_by_at ON events (at);
+        """
+    )
+
+
 KNOWN_MIGRATIONS = [m.name for m in migrations._migrations]
 SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
 

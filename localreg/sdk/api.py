@@ -6,52 +6,67 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import names, registries, runs, versions
+from .. import access, names, registries, runs, versions
 from ..errors import InvalidInput, NotFound, TypeMismatch
 from ..store import Store, open_store
 from .artifact import Artifact
 
 
 class Paginator:
-    """A lazy listing fetched ``per_page`` items at a time.
+    """A lazy listing fetched ``per_page`` items at a time, like W&B's ``Paginator``.
 
-    ``cursor`` is set after the first page is fetched; ``start=cursor``
+    It is its own iterator (``next(p)`` works); iterating again replays the
+    items already fetched before fetching more. ``cursor`` is set after the
+    first page is fetched (None once the last page is in); ``start=cursor``
     resumes after it. ``len()`` counts without fetching the items.
     """
 
     def __init__(self, fetch: Callable[[int, str | None], tuple[list, str | None]],
                  count: Callable[[], int], per_page: int = 50, start: str | None = None) -> None:
-        if not isinstance(per_page, int) or per_page < 1:
+        if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
             raise InvalidInput(f"per_page must be a positive integer, not {per_page!r}")
         self._fetch = fetch
         self._count = count
         self.per_page = per_page
         self.cursor: str | None = start
+        self.objects: list = []
+        self.index = -1
         self._started = False
-        self._last_page: list = []
-
-    def __iter__(self) -> Iterator:
-        cursor = self.cursor
-        while True:
-            items, nxt = self._fetch(self.per_page, cursor)
-            self._started = True
-            self._last_page = items
-            self.cursor = nxt
-            yield from items
-            if nxt is None:
-                return
-            cursor = nxt
-
-    def __len__(self) -> int:
-        return self._count()
 
     @property
     def more(self) -> bool:
         return not self._started or self.cursor is not None
 
-    def __getitem__(self, index: int) -> Any:
-        items = list(self)
-        return items[index]
+    def _load_page(self) -> bool:
+        if not self.more:
+            return False
+        items, self.cursor = self._fetch(self.per_page, self.cursor)
+        self._started = True
+        self.objects.extend(items)
+        return True
+
+    def __iter__(self) -> "Paginator":
+        self.index = -1
+        return self
+
+    def __next__(self) -> Any:
+        self.index += 1
+        while len(self.objects) <= self.index:
+            if not self._load_page():
+                raise StopIteration
+        return self.objects[self.index]
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice) or index < 0:
+            while self._load_page():
+                pass
+        else:
+            while index >= len(self.objects) and self._load_page():
+                pass
+        return self.objects[index]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} per_page={self.per_page}>"
@@ -184,19 +199,43 @@ class ArtifactCollection:
 
 
 class ArtifactTypes(list):
-    """``Registry.artifact_types``: types can be added, never removed."""
+    """``Registry.artifact_types``: types can be added, never removed once saved.
 
-    def remove(self, value: Any) -> None:  # type: ignore[override]
-        raise InvalidInput("artifact types cannot be removed from a registry")
+    As in W&B, a type appended since the last save can still be removed.
+    """
 
-    def pop(self, index: Any = -1) -> Any:  # type: ignore[override]
-        raise InvalidInput("artifact types cannot be removed from a registry")
+    def __init__(self, saved: Any = ()) -> None:
+        super().__init__(saved)
+        self._saved = tuple(saved)
+
+    @property
+    def draft(self) -> list[str]:
+        return [t for t in self if t not in self._saved]
+
+    def _keep_saved(self, values: Any) -> None:
+        gone = [v for v in values if v in self._saved]
+        if gone:
+            raise InvalidInput(f"artifact types cannot be removed from a registry: {', '.join(map(str, gone))}")
+
+    def append(self, value: Any) -> None:
+        if value not in self:
+            super().append(value)
+
+    def remove(self, value: Any) -> None:
+        self._keep_saved([value])
+        super().remove(value)
+
+    def pop(self, index: Any = -1) -> Any:
+        self._keep_saved([self[index]])
+        return super().pop(index)
 
     def clear(self) -> None:
-        raise InvalidInput("artifact types cannot be removed from a registry")
+        self._keep_saved(list(self))
+        super().clear()
 
     def __delitem__(self, key: Any) -> None:
-        raise InvalidInput("artifact types cannot be removed from a registry")
+        self._keep_saved(self[key] if isinstance(key, slice) else [self[key]])
+        super().__delitem__(key)
 
 
 class Registry:
@@ -221,16 +260,19 @@ class Registry:
     updated_at = property(lambda self: self._r.updated_at)
     id = property(lambda self: str(self._r.id))
 
-    def collections(self, filter: dict | None = None, per_page: int = 50, order: str | None = None) -> Paginator:
-        return _collections_paginator(self._store, "c.registry_id = ?", [self._r.id], filter, order, per_page)
+    def collections(self, filter: dict | None = None, per_page: int = 50, order: str | None = None,
+                    start: str | None = None) -> Paginator:
+        return _collections_paginator(self._store, "c.registry_id = ?", [self._r.id], filter, order, per_page, start)
 
-    def versions(self, filter: dict | None = None, per_page: int = 50, order: str | None = None) -> Paginator:
-        return _versions_paginator(self._store, "c.registry_id = ?", [self._r.id], filter, order, per_page)
+    def versions(self, filter: dict | None = None, per_page: int = 50, order: str | None = None,
+                 start: str | None = None) -> Paginator:
+        return _versions_paginator(self._store, "c.registry_id = ?", [self._r.id], filter, order, per_page, start)
 
     def save(self) -> None:
         """Persist edits of description, visibility and artifact types."""
         allow_all = self.allow_all_artifact_types
-        types = list(self.artifact_types) if not allow_all else None
+        # types added while every type is allowed are an error (as in W&B), not silently dropped
+        types = list(self.artifact_types) if not allow_all or self.artifact_types.draft else None
         self._load_from(registries.update_registry(
             self._store, self._r, description=self.description, visibility=self.visibility,
             artifact_types=types, allow_all_artifact_types=allow_all if allow_all != self._r.allow_all_artifact_types else None,
@@ -238,6 +280,20 @@ class Registry:
 
     def load(self) -> None:
         self._load_from(registries.get_registry(self._store, self._r.name, self._r.org))
+
+    def members(self) -> list[access.Member]:
+        """The registry's members with their roles (``admin``, ``member``, ``viewer``)."""
+        return access.members(self._store, self._r)
+
+    def add_members(self, *members: Any, role: str = "member") -> list[access.Member]:
+        """Add users (names, or objects with ``username``) with ``role``; needs admin."""
+        return access.add_members(self._store, self._r, list(members), role)
+
+    def remove_members(self, *members: Any) -> list[access.Member]:
+        return access.remove_members(self._store, self._r, list(members))
+
+    def update_member(self, member: Any, role: str) -> list[access.Member]:
+        return access.update_member(self._store, self._r, member, role)
 
     def delete(self) -> None:
         registries.delete_registry(self._store, self._r)
@@ -268,13 +324,15 @@ class Registries:
             return "0", []
         return f"c.registry_id IN ({','.join('?' * len(ids))})", ids
 
-    def collections(self, filter: dict | None = None, per_page: int = 50) -> Paginator:
+    def collections(self, filter: dict | None = None, per_page: int = 50, order: str | None = None,
+                    start: str | None = None) -> Paginator:
         where, params = self._where()
-        return _collections_paginator(self._store, where, params, filter, None, per_page)
+        return _collections_paginator(self._store, where, params, filter, order, per_page, start)
 
-    def versions(self, filter: dict | None = None, per_page: int = 50) -> Paginator:
+    def versions(self, filter: dict | None = None, per_page: int = 50, order: str | None = None,
+                 start: str | None = None) -> Paginator:
         where, params = self._where()
-        return _versions_paginator(self._store, where, params, filter, None, per_page)
+        return _versions_paginator(self._store, where, params, filter, order, per_page, start)
 
 
 class Api:
@@ -311,21 +369,22 @@ class Api:
         return cid
 
     def artifacts(self, type_name: str | None, name: str, per_page: int = 50, tags: Any = None,
-                  order: str | None = None, filter: dict | None = None) -> Paginator:
+                  order: str | None = None, filter: dict | None = None, start: str | None = None) -> Paginator:
         """The versions of a collection, oldest first unless ``order`` says otherwise."""
         cid = self._collection_id(type_name, name)
         flt = filter
         if tags:
             tag_filter = {"tag": {"$in": [tags] if isinstance(tags, str) else list(tags)}}
             flt = {"$and": [flt, tag_filter]} if flt else tag_filter
-        return _versions_paginator(self._store, "v.collection_id = ?", [cid], flt, order, per_page)
+        return _versions_paginator(self._store, "v.collection_id = ?", [cid], flt, order, per_page, start)
 
     artifact_versions = artifacts
 
     def artifact_collection(self, type_name: str | None, name: str) -> ArtifactCollection:
         return ArtifactCollection._load(self._store, self._collection_id(type_name, name))
 
-    def artifact_collections(self, project_name: str, type_name: str | None = None, per_page: int = 50) -> Paginator:
+    def artifact_collections(self, project_name: str, type_name: str | None = None, per_page: int = 50,
+                             start: str | None = None) -> Paginator:
         """The source collections of a project (``entity/project`` or ``project``)."""
         parts = project_name.split("/")
         if len(parts) > 2:
@@ -336,7 +395,7 @@ class Api:
         if type_name is not None:
             names.check_type(type_name, allow_reserved=True)
             where, params = "c.project_id = ? AND c.type = ?", [pid, type_name]
-        return _collections_paginator(self._store, where, params, None, None, per_page)
+        return _collections_paginator(self._store, where, params, None, None, per_page, start)
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
         try:

@@ -1,0 +1,52 @@
+"""The audit log: every change to a store (who, when, what), refusals included.
+
+Rows are appended by the verbs, inside the transaction of the change they
+describe (so a change and its record commit together), and by
+:meth:`Store.log_denial` for refused actions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: str
+    user: str
+    action: str
+    target: str
+    detail: dict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def events(store: "Store", *, limit: int = 100, user: str | None = None, action: str | None = None,
+           since: str | None = None, target: str | None = None) -> list[Event]:
+    """The newest ``limit`` events, newest first, filtered by user, action, time or target prefix."""
+    where, params = ["1"], []
+    if user:
+        where.append("user = ?")
+        params.append(user)
+    if action:
+        where.append("action = ?")
+        params.append(action)
+    if since:
+        where.append("at >= ?")
+        params.append(since)
+    if target:
+        where.append("substr(target, 1, ?) = ?")
+        params.extend([len(target), target])
+    rows = store.db.execute(
+        f"SELECT id, at, user, action, target, detail FROM events WHERE {' AND '.join(where)} "
+        "ORDER BY id DESC LIMIT ?",
+        [*params, int(limit)],
+    ).fetchall()
+    return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
