@@ -42,7 +42,8 @@ def registry_members(state: State, name: str, org: str | None) -> None:
 @registry_group.command(name="add-member")
 @click.argument("name")
 @click.argument("users", nargs=-1, required=True)
-@click.option("--role", type=click.Choice(access.ROLES), default="member", show_default=True)
+@click.option("--role", type=click.Choice(access.ROLES), default="member", show_default=True,
+              help="Role of the users: viewer, member or admin.")
 @click.option("--org", help="Organization (default: the store's).")
 @pass_state
 def registry_add_member(state: State, name: str, users: tuple[str, ...], role: str, org: str | None) -> None:
