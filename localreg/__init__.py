@@ -2,26 +2,68 @@
 
 ``import localreg as wandb`` runs W&B artifact and registry code offline;
 ``localreg.Store`` and the verb modules are the plain API underneath.
+
+Names are loaded on first use, so ``import localreg`` costs almost
+nothing until the first call (W&B code imports it at the top of every
+script; command-line tools and test collection import it too).
 """
 
-from .errors import LocalregError, NotFound
-from .sdk import (
-    Api, Artifact, ArtifactCollection, Registry, Run, Settings, Table,
-    finish, init, link_artifact, log, log_artifact, login, use_artifact,
-)
-from .store import Store, __version__, open_store
+from __future__ import annotations
 
-__all__ = [
-    "Api", "Artifact", "ArtifactCollection", "LocalregError", "NotFound", "Registry", "Run",
-    "Settings", "Store", "Table", "__version__", "finish", "init", "link_artifact", "log",
-    "log_artifact", "login", "open_store", "run", "use_artifact",
-]
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Api": "localreg.sdk.api",
+    "ArtifactCollection": "localreg.sdk.api",
+    "Registry": "localreg.sdk.api",
+    "Artifact": "localreg.sdk.artifact",
+    "Run": "localreg.sdk.run",
+    "Settings": "localreg.sdk.run",
+    "finish": "localreg.sdk.run",
+    "init": "localreg.sdk.run",
+    "link_artifact": "localreg.sdk.run",
+    "log": "localreg.sdk.run",
+    "log_artifact": "localreg.sdk.run",
+    "login": "localreg.sdk.run",
+    "use_artifact": "localreg.sdk.run",
+    "Table": "localreg.sdk.table",
+    "LocalregError": "localreg.errors",
+    "NotFound": "localreg.errors",
+    "export_bundle": "localreg.bundle",
+    "import_bundle": "localreg.bundle",
+    "Store": "localreg.store",
+    "open_store": "localreg.store",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__", "run"])
+
+if TYPE_CHECKING:
+    from .errors import LocalregError, NotFound
+    from .sdk.api import Api, ArtifactCollection, Registry
+    from .sdk.artifact import Artifact
+    from .sdk.run import Run, Settings, finish, init, link_artifact, log, log_artifact, login, use_artifact
+    from .sdk.table import Table
+    from .store import Store, open_store
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # ``wandb.run`` is the active run, which changes as runs start and finish
     if name == "run":
         from .sdk.run import current
 
         return current()
-    raise AttributeError(f"module 'localreg' has no attribute {name!r}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'localreg' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    if name != "run":
+        globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

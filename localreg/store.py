@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import db as dbmod
 from . import names
@@ -37,6 +37,9 @@ from .errors import (
     StoreError,
 )
 from .paths import DB_NAME, resolve_home
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 __version__ = "0.1.0"
 
@@ -193,7 +196,7 @@ class Store:
             self.ensure_org(values["default_org"])
 
     @property
-    def db(self) -> dbmod.Database:
+    def db(self) -> Database:
         """This thread's connection (SQLite connections are not shared between threads)."""
         d = getattr(self._local, "db", None)
         if d is None:
@@ -216,7 +219,7 @@ class Store:
 
     # -- transactions ---------------------------------------------------------
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[dbmod.Database]:
+    def transaction(self) -> Iterator[Database]:
         """A write transaction: ``BEGIN IMMEDIATE`` with retries, or a savepoint if nested."""
         db = self.db
         if db.conn.in_transaction:
@@ -245,7 +248,7 @@ class Store:
             raise
         self._commit(db)
 
-    def _commit(self, db: dbmod.Database) -> None:
+    def _commit(self, db: Database) -> None:
         """COMMIT the open transaction, retrying while SQLite reports busy.
 
         Every write of localreg ends here, which also makes it the seam the
@@ -263,7 +266,7 @@ class Store:
                 time.sleep(min(0.01 * 2 ** attempt, 1.0))
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[dbmod.Database]:
+    def snapshot(self) -> Iterator[Database]:
         """A read transaction: every query inside sees the same committed state."""
         db = self.db
         if db.conn.in_transaction:

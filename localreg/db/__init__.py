@@ -22,17 +22,40 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlite_utils
-from sqlite_utils import Database, Migrations
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import StoreError
 
+if TYPE_CHECKING:  # sqlite-utils (and numpy, which it pulls in) load on first connection
+    from sqlite_utils import Database, Migrations
+
 SCHEMA_SET = "localreg"
-migrations = Migrations(SCHEMA_SET)
+_STEPS: list[Callable[["Database"], None]] = []
 
 
-@migrations()
-def m001_initial(db: Database) -> None:
+def _step(fn: Callable[["Database"], None]) -> Callable[["Database"], None]:
+    _STEPS.append(fn)
+    return fn
+
+
+def migration_set() -> "Migrations":
+    """The ``sqlite_utils.Migrations`` of the schema, built on first use."""
+    global _MIGRATIONS
+    if _MIGRATIONS is None:
+        from sqlite_utils import Migrations
+
+        m = Migrations(SCHEMA_SET)
+        for fn in _STEPS:
+            m()(fn)
+        _MIGRATIONS = m
+    return _MIGRATIONS
+
+
+_MIGRATIONS: "Migrations | None" = None
+
+
+@_step
+def m001_initial(db: "Database") -> None:
     db.executescript(
         """
         CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -140,8 +163,8 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations()
-def m002_registry_members(db: Database) -> None:
+@_step
+def m002_registry_members(db: "Database") -> None:
     db.executescript(
         """
         CREATE TABLE registry_members (
@@ -156,11 +179,11 @@ def m002_registry_members(db: Database) -> None:
     )
 
 
-KNOWN_MIGRATIONS = [m.name for m in migrations._migrations]
+KNOWN_MIGRATIONS = [fn.__name__ for fn in _STEPS]
 SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
 
 
-def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> Database:
+def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> "Database":
     """Open ``path`` as a sqlite-utils Database in autocommit mode with WAL.
 
     Transactions are begun explicitly by the store (``BEGIN IMMEDIATE`` for
@@ -182,6 +205,8 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> Dat
     except sqlite3.DatabaseError as e:
         conn.close()
         raise StoreError(f"cannot open database {path}: {e}") from None
+    from sqlite_utils import Database
+
     return Database(conn)
 
 
@@ -195,14 +220,15 @@ def _retry_busy(fn, attempts: int = 50):
             time.sleep(min(0.005 * (2 ** i), 0.2))
 
 
-def applied_names(db: Database) -> list[str]:
-    return [m.name for m in migrations.applied(db)]
+def applied_names(db: "Database") -> list[str]:
+    return [m.name for m in migration_set().applied(db)]
 
 
-def upgrade(db: Database) -> None:
+def upgrade(db: "Database") -> None:
     """Apply pending migrations, one ``BEGIN IMMEDIATE`` so racing openers serialize."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        migrations = migration_set()
         pending = migrations.pending(db)
         if pending:
             migrations.ensure_migrations_table(db)
@@ -215,4 +241,4 @@ def upgrade(db: Database) -> None:
         raise
 
 
-__all__ = ["connect", "upgrade", "migrations", "SCHEMA_VERSION", "KNOWN_MIGRATIONS", "sqlite_utils"]
+__all__ = ["connect", "upgrade", "migration_set", "SCHEMA_VERSION", "KNOWN_MIGRATIONS"]
