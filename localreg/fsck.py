@@ -1,20 +1,39 @@
 """Consistency checks of a store, and the repairs that are safe.
 
-``fsck`` looks for rows that name missing things (entries whose blob is not
-indexed, chunk rows whose bytes are gone or short, aliases, links, tags and
-lineage pointing at nothing) and for leftovers of crashes (orphan blobs,
-dead pack space, temp files). Leftovers are not inconsistencies: gc removes
-them. ``verify`` re-hashes stored bytes and names the versions that need a
-missing or corrupt blob.
+``fsck`` looks for *problems*, rows that name missing things:
+
+* manifest entries whose blob is not indexed, chunk rows whose bytes are
+  gone or short (a missing loose object, a missing or truncated pack),
+  chunked files that name unindexed chunks;
+* aliases, tags, lineage and manifest entries of versions that do not
+  exist, links whose source version does not exist, and collections whose
+  ``latest`` is missing or not on their newest version;
+
+and for *leftovers*, which are not inconsistencies and which gc removes:
+orphan blobs and packs (no row names them), dead bytes inside packs, chunk
+rows no version needs, temp files.
+
+``repair`` fixes what it can without losing anything that is still there:
+it deletes dangling rows, moves ``latest`` back onto the newest version,
+and drops the index rows of lost blobs (so that logging the same file
+again stores its bytes again). It cannot bring back lost bytes: the report
+names the versions that need them. It never removes files (gc does), and
+it refuses to drop index rows when the blob store looks empty or
+unreachable, since then the bytes are more likely unmounted than lost.
+
+``verify`` re-hashes stored bytes and names the versions (and links) that
+need a missing or corrupt blob.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import versions
+from .blobs import Callback, NoOpCallback
 from .objects import Objects
 
 if TYPE_CHECKING:
@@ -23,6 +42,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Finding:
+    """One thing fsck found. ``kind``: alias, tag, lineage, entry, link, version,
+    latest, blob, chunked-file (problems); orphan, tmp, pack-space, unneeded (leftovers)."""
+
     kind: str
     message: str
     repairable: bool = False
@@ -33,18 +55,29 @@ class Finding:
 
 @dataclass
 class FsckReport:
+    """``problems`` as found; with repair, ``repaired`` lists what was done and
+    ``unrepaired`` the problems a check after the repair still finds."""
+
     problems: list[Finding] = field(default_factory=list)
     leftovers: list[Finding] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     unrepaired: list[str] = field(default_factory=list)
+    repair: bool = False
 
     @property
     def ok(self) -> bool:
+        """True if the store had no problem (leftovers are no problem)."""
         return not self.problems
+
+    @property
+    def clean(self) -> bool:
+        """True if no problem remains: none found, or all of them repaired."""
+        return not self.unrepaired if self.repair else not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "clean": self.clean,
             "problems": [p.to_dict() for p in self.problems],
             "leftovers": [p.to_dict() for p in self.leftovers],
             "repaired": self.repaired,
@@ -52,101 +85,223 @@ class FsckReport:
         }
 
 
-_DANGLING = [
-    ("alias", "SELECT a.collection_id, a.alias FROM aliases a LEFT JOIN versions v ON v.id = a.version_id "
-              "WHERE v.id IS NULL OR v.collection_id != a.collection_id",
-     "DELETE FROM aliases WHERE collection_id = ? AND alias = ?"),
-    ("tag", "SELECT t.version_id, t.tag FROM tags t LEFT JOIN versions v ON v.id = t.version_id WHERE v.id IS NULL",
-     "DELETE FROM tags WHERE version_id = ? AND tag = ?"),
-    ("lineage", "SELECT l.run_pk, l.version_id FROM lineage l LEFT JOIN versions v ON v.id = l.version_id "
-                "LEFT JOIN runs r ON r.id = l.run_pk WHERE v.id IS NULL OR r.id IS NULL",
-     "DELETE FROM lineage WHERE run_pk = ? AND version_id = ?"),
-    ("link", "SELECT v.id, v.collection_id FROM versions v LEFT JOIN versions s ON s.id = v.source_id "
-             "WHERE v.source_id IS NOT NULL AND s.id IS NULL",
-     "DELETE FROM versions WHERE id = ? AND collection_id = ?"),
+# (kind, query finding the rows, message, statements fixing one row; None: not repairable)
+_Rule = tuple[str, str, Callable[[tuple], str], "list[str] | None"]
+_DANGLING: list[_Rule] = [
+    ("link",
+     "SELECT v.id, v.collection_id, v.idx, v.source_id FROM versions v LEFT JOIN versions s ON s.id = v.source_id "
+     "WHERE v.source_id IS NOT NULL AND s.id IS NULL",
+     lambda r: f"link v{r[2]} of collection id {r[1]} points at source version id {r[3]}, which does not exist",
+     ["DELETE FROM aliases WHERE version_id = :p0", "DELETE FROM tags WHERE version_id = :p0",
+      "DELETE FROM lineage WHERE version_id = :p0", "DELETE FROM entries WHERE version_id = :p0",
+      "DELETE FROM versions WHERE id = :p0"]),
+    ("version",
+     "SELECT v.id, v.collection_id, v.idx FROM versions v LEFT JOIN collections c ON c.id = v.collection_id "
+     "WHERE c.id IS NULL",
+     lambda r: f"version id {r[0]} (v{r[2]}) belongs to collection id {r[1]}, which does not exist",
+     None),
+    ("alias",
+     "SELECT a.collection_id, a.alias, a.version_id FROM aliases a LEFT JOIN versions v ON v.id = a.version_id "
+     "WHERE v.id IS NULL OR v.collection_id != a.collection_id",
+     lambda r: f"alias {r[1]!r} of collection id {r[0]} points at version id {r[2]}, "
+               "which does not exist in that collection",
+     ["DELETE FROM aliases WHERE collection_id = :p0 AND alias = :p1"]),
+    ("tag",
+     "SELECT t.version_id, t.tag FROM tags t LEFT JOIN versions v ON v.id = t.version_id WHERE v.id IS NULL",
+     lambda r: f"tag {r[1]!r} is on version id {r[0]}, which does not exist",
+     ["DELETE FROM tags WHERE version_id = :p0 AND tag = :p1"]),
+    ("lineage",
+     "SELECT l.run_pk, l.version_id, l.direction FROM lineage l LEFT JOIN versions v ON v.id = l.version_id "
+     "LEFT JOIN runs r ON r.id = l.run_pk WHERE v.id IS NULL OR r.id IS NULL",
+     lambda r: f"lineage edge ({r[2]}) between run id {r[0]} and version id {r[1]} names a missing run or version",
+     ["DELETE FROM lineage WHERE run_pk = :p0 AND version_id = :p1 AND direction = :p2"]),
+    ("entry",
+     "SELECT e.version_id, count(*) FROM entries e LEFT JOIN versions v ON v.id = e.version_id "
+     "WHERE v.id IS NULL GROUP BY e.version_id",
+     lambda r: f"{r[1]} manifest entries belong to version id {r[0]}, which does not exist",
+     ["DELETE FROM entries WHERE version_id = :p0"]),
+    # latest may sit on an older version (logging known content moves it
+    # there), but a collection with versions always has it
+    ("latest",
+     "SELECT c.id, c.name, (SELECT id FROM versions WHERE collection_id = c.id ORDER BY idx DESC LIMIT 1) AS newest "
+     "FROM collections c WHERE newest IS NOT NULL AND NOT EXISTS "
+     "(SELECT 1 FROM aliases a JOIN versions v ON v.id = a.version_id AND v.collection_id = a.collection_id "
+     "WHERE a.collection_id = c.id AND a.alias = 'latest')",
+     lambda r: f"collection {r[1]!r} (id {r[0]}) has versions but no alias 'latest'",
+     ["INSERT INTO aliases (collection_id, alias, version_id) VALUES (:p0, 'latest', :p2) "
+      "ON CONFLICT (collection_id, alias) DO UPDATE SET version_id = excluded.version_id"]),
 ]
 
 
 def fsck(store: "Store", repair: bool = False) -> FsckReport:
-    """Check the store; with ``repair``, fix what is safe and say what is not."""
+    """Check the store; with ``repair``, fix what is safe and say what is not.
+
+    Reads in one snapshot, then lists the blob store. ``repair`` runs one
+    transaction that re-checks every finding inside it, then checks again
+    to fill ``unrepaired``. Raises :class:`~localreg.errors.ReadOnlyStore`
+    if a repair is asked of a read-only store.
+    """
+    report = _check(store)
+    if repair:
+        report.repair = True
+        _repair(store, report)
+        after = _check(store)
+        report.unrepaired = [f"{f.message}: {_advice(f)}" for f in after.problems]
+    return report
+
+
+def _check(store: "Store") -> FsckReport:
     report = FsckReport()
     db = store.db
     blobs = store.blobs
     with store.snapshot():
-        for kind, query, _fix in _DANGLING:
+        for kind, query, message, fix in _DANGLING:
             for row in db.execute(query).fetchall():
-                report.problems.append(Finding(kind, f"{kind} row {tuple(row)} points at nothing", True))
-        missing_index = db.execute(
-            "SELECT DISTINCT e.digest FROM entries e WHERE e.ref IS NULL "
-            "AND e.digest NOT IN (SELECT digest FROM chunks) AND e.digest NOT IN (SELECT digest FROM chunked_files)"
-        ).fetchall()
+                report.problems.append(Finding(kind, message(tuple(row)), fix is not None))
+        needed = {r[0] for r in db.execute("SELECT DISTINCT digest FROM entries WHERE ref IS NULL")}
         chunk_rows = db.execute("SELECT digest, size, pack, offset FROM chunks").fetchall()
-    for (digest,) in missing_index:
-        report.problems.append(Finding("blob", f"blob {digest} is named by {_needers(store, digest)} but not stored"))
-    pack_sizes = {name: size for name, size, _m in blobs.list_packs()}
+        chunked = db.execute("SELECT digest, chunks FROM chunked_files").fetchall()
+    indexed = {r[0] for r in chunk_rows}
+    chunked_digests = {r[0] for r in chunked}
+    needed_chunks = set(needed)
+    for digest, chunks in chunked:
+        parts = [c for c, _s in json.loads(chunks)]
+        if digest in needed:
+            needed_chunks.update(parts)
+        missing = [c for c in parts if c not in indexed]
+        if missing:
+            report.problems.append(Finding(
+                "chunked-file",
+                f"file {digest} (needed by {_needers(store, digest)}) names {len(missing)} chunk(s) "
+                f"that are not stored, e.g. {missing[0]}",
+                digest not in needed,
+            ))
+    for digest in sorted(needed - indexed - chunked_digests):
+        report.problems.append(Finding("blob", f"blob {digest} is needed by {_needers(store, digest)} but not stored"))
+
+    # rows were read first: a file written and recorded since is then seen
+    # as present, never as missing
     loose = {d: size for d, size, _m in blobs.list_loose()}
-    lost: list[str] = []
+    packs = {name: size for name, size, _m in blobs.list_packs()}
     for digest, size, pack, offset in chunk_rows:
-        if pack is None:
-            if digest not in loose:
-                lost.append(digest)
-                report.problems.append(Finding("blob", f"blob {digest} is missing from {blobs.url}"))
-            elif loose[digest] != size:
-                lost.append(digest)
-                report.problems.append(Finding("blob", f"blob {digest} has {loose[digest]} bytes, expected {size}"))
-        elif pack not in pack_sizes:
-            lost.append(digest)
-            report.problems.append(Finding("blob", f"blob {digest}: pack {pack} is missing"))
-        elif pack_sizes[pack] < (offset or 0) + size:
-            lost.append(digest)
-            report.problems.append(Finding("blob", f"blob {digest}: pack {pack} is truncated"))
-    known_packs = {r[2] for r in chunk_rows if r[2] is not None}
+        problem = _lost_because(digest, size, pack, offset, loose, packs)
+        if problem:
+            need = digest in needed_chunks
+            who = f" (needed by {_needers(store, digest)})" if need else " (no version needs it)"
+            report.problems.append(Finding("blob", f"{problem}{who}", not need))
+    if chunk_rows and not loose and not packs:
+        report.problems.append(Finding(
+            "blob", f"the blob store at {blobs.url} is empty or unreachable but {len(chunk_rows)} blob(s) are indexed"
+        ))
+
+    used: dict[str, int] = {}
+    for digest, size, pack, _offset in chunk_rows:
+        if pack is not None:
+            used[pack] = used.get(pack, 0) + size
     known_loose = {r[0] for r in chunk_rows if r[2] is None}
-    for name in pack_sizes:
-        if name not in known_packs:
-            report.leftovers.append(Finding("orphan", f"pack {name} is not indexed (gc removes it)"))
-    for digest in loose:
+    for name, size in sorted(packs.items()):
+        if name not in used:
+            report.leftovers.append(Finding("orphan", f"pack {name} ({size} bytes) is not indexed (gc removes it)"))
+        elif size > used[name]:
+            report.leftovers.append(Finding(
+                "pack-space", f"pack {name} holds {size - used[name]} bytes no row names (dead pack space)"
+            ))
+    for digest in sorted(loose):
         if digest not in known_loose:
             report.leftovers.append(Finding("orphan", f"blob {digest} is not indexed (gc removes it)"))
+    unneeded = [r for r in chunk_rows if r[0] not in needed_chunks]
+    if unneeded:
+        report.leftovers.append(Finding(
+            "unneeded", f"{len(unneeded)} stored blob(s), {sum(r[1] for r in unneeded)} bytes, "
+                        "are needed by no version (gc removes them after the grace period)"
+        ))
     for path, _size, _m in blobs.list_tmp():
         report.leftovers.append(Finding("tmp", f"temp file {path} (gc removes it)"))
-    if repair:
-        _repair(store, report, lost)
     return report
 
 
-def _needers(store: "Store", digest: str) -> str:
-    rows = store.db.execute("SELECT DISTINCT version_id FROM entries WHERE digest = ? LIMIT 5", [digest]).fetchall()
+def _lost_because(digest: str, size: int, pack: str | None, offset: int | None,
+                  loose: dict[str, int], packs: dict[str, int]) -> str | None:
+    if pack is None:
+        if digest not in loose:
+            return f"blob {digest} is missing"
+        if loose[digest] != size:
+            return f"blob {digest} has {loose[digest]} bytes, expected {size}"
+        return None
+    if pack not in packs:
+        return f"blob {digest}: pack {pack} is missing"
+    if packs[pack] < (offset or 0) + size:
+        return f"blob {digest}: pack {pack} is truncated ({packs[pack]} bytes, the blob ends at {(offset or 0) + size})"
+    return None
+
+
+def _needers(store: "Store", digest: str, limit: int = 5) -> str:
+    """The versions whose manifests name ``digest`` (directly or as a chunk), for messages."""
+    db = store.db
+    rows = db.execute(
+        "SELECT DISTINCT version_id FROM entries WHERE digest = ? OR digest IN "
+        "(SELECT f.digest FROM chunked_files f, json_each(f.chunks) j WHERE json_extract(j.value, '$[0]') = ?) "
+        "ORDER BY version_id LIMIT ?",
+        [digest, digest, limit + 1],
+    ).fetchall()
     names = []
-    for (vid,) in rows:
+    for (vid,) in rows[:limit]:
         try:
             names.append(versions.get(store, vid).qualified_name)
         except LookupError:
             names.append(f"version id {vid}")
+    if len(rows) > limit:
+        names.append("...")
     return ", ".join(names) or "no version"
 
 
-def _repair(store: "Store", report: FsckReport, lost: list[str]) -> None:
+def _advice(f: Finding) -> str:
+    if f.kind in ("blob", "chunked-file"):
+        return "restore the bytes (log the same file again, or import a bundle that holds it), or delete the versions that need it"
+    return "fix it by hand; fsck cannot repair it safely"
+
+
+def _repair(store: "Store", report: FsckReport) -> None:
+    blobs = store.blobs
     with store.transaction() as db:
-        for kind, query, fix in _DANGLING:
+        for kind, query, message, fix in _DANGLING:
+            if fix is None:
+                continue
             for row in db.execute(query).fetchall():
-                db.execute(fix, list(row))
-                report.repaired.append(f"removed dangling {kind} {tuple(row)}")
+                params = {f"p{i}": v for i, v in enumerate(row)}
+                for statement in fix:
+                    db.execute(statement, params)
+                report.repaired.append(f"fixed {kind}: {message(tuple(row))}")
+        # a chunk row whose bytes are gone lies about the store: drop it so
+        # the next ingest of the same bytes stores them again. Re-check here,
+        # inside the transaction: the bytes may have come back meanwhile.
+        loose = {d: size for d, size, _m in blobs.list_loose()}
+        packs = {name: size for name, size, _m in blobs.list_packs()}
+        rows = db.execute("SELECT digest, size, pack, offset FROM chunks").fetchall()
+        if rows and not loose and not packs:
+            return  # more likely unmounted than lost: keep the index
+        lost = [r[0] for r in rows if _lost_because(r[0], r[1], r[2], r[3], loose, packs)]
         if lost:
-            # a chunk row whose bytes are gone lies about the store: drop it so
-            # the next ingest of the same bytes stores them again
             db.conn.executemany("DELETE FROM chunks WHERE digest = ?", [(d,) for d in lost])
-            report.repaired.extend(f"dropped index row of lost blob {d}" for d in lost)
-    for f in report.problems:
-        if f.kind == "blob":
-            report.unrepaired.append(f"{f.message}: restore it (e.g. import a bundle that holds it, or log the file again)")
+            report.repaired.extend(f"dropped the index row of lost blob {d}" for d in lost)
+        lost_set = set(lost)
+        for digest, chunks in db.execute("SELECT digest, chunks FROM chunked_files").fetchall():
+            parts = [c for c, _s in json.loads(chunks)]
+            if any(c in lost_set for c in parts):
+                db.execute("DELETE FROM chunked_files WHERE digest = ?", [digest])
+                report.repaired.append(f"dropped the index row of file {digest}, which lost a chunk")
+        if report.repaired:
+            store.event("fsck-repair", str(store.home), repaired=len(report.repaired))
 
 
 @dataclass
 class VerifyReport:
+    """``bad`` maps a digest to what is wrong; ``versions`` to the versions
+    (and links to them) that need it."""
+
     checked: int = 0
-    bad: dict[str, str] = field(default_factory=dict)  # digest -> problem
-    versions: dict[str, list[str]] = field(default_factory=dict)  # digest -> versions needing it
+    bad: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -156,21 +311,48 @@ class VerifyReport:
         return {"ok": self.ok, "checked": self.checked, "bad": self.bad, "versions": self.versions}
 
 
-def verify(store: "Store", version: "versions.Version | None" = None) -> VerifyReport:
-    """Re-hash the stored blobs of ``version`` (all versions if None)."""
+def verify(store: "Store", version: "versions.Version | None" = None,
+           callback: Callback | None = None) -> VerifyReport:
+    """Re-hash the stored blobs of ``version``, or every stored blob if None.
+
+    Every blob a manifest names is read back and hashed (a missing or
+    unindexed one is reported too); with ``version=None`` so is every
+    indexed blob no version needs. Writes nothing.
+    """
+    callback = callback or NoOpCallback()
     report = VerifyReport()
     objects = Objects(store)
+    db = store.db
     if version is not None:
         digests = sorted({e.digest for e in versions.entries(store, version) if e.ref is None})
     else:
-        digests = [r[0] for r in store.db.execute("SELECT DISTINCT digest FROM entries WHERE ref IS NULL ORDER BY digest")]
+        digests = [r[0] for r in db.execute(
+            "SELECT digest FROM entries WHERE ref IS NULL UNION SELECT digest FROM chunks "
+            "UNION SELECT digest FROM chunked_files ORDER BY 1"
+        )]
+    callback.set_size(len(digests))
     for digest in digests:
         report.checked += 1
         problem = objects.check(digest)
         if problem:
             report.bad[digest] = problem
-            rows = store.db.execute(
-                "SELECT DISTINCT version_id FROM entries WHERE digest = ?", [digest]
-            ).fetchall()
-            report.versions[digest] = [versions.get(store, vid).qualified_name for (vid,) in rows]
+            report.versions[digest] = _users(store, digest)
+        callback.relative_update(1)
     return report
+
+
+def _users(store: "Store", digest: str) -> list[str]:
+    """Qualified names of the versions that need ``digest``, each followed by its links."""
+    out: list[str] = []
+    rows = store.db.execute(
+        "SELECT DISTINCT version_id FROM entries WHERE digest = ? ORDER BY version_id", [digest]
+    ).fetchall()
+    for (vid,) in rows:
+        try:
+            v = versions.get(store, vid)
+        except LookupError:
+            out.append(f"version id {vid}")
+            continue
+        out.append(v.qualified_name)
+        out.extend(link.qualified_name for link in versions.links_of(store, v))
+    return out

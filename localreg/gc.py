@@ -2,20 +2,27 @@
 
 Order of work, so that a crash at any point leaves a consistent store:
 
-1. versions whose ttl has passed are deleted (their links too), one
-   transaction each;
+1. versions whose ttl has passed are deleted (their links and aliases
+   too), one transaction each;
 2. chunk rows that no manifest entry needs and that are older than the
    grace period are deleted in one transaction that re-checks, inside it,
-   that nothing names them;
-3. only then are their bytes removed: loose objects, and packs that hold
-   no live chunk. A crash between 2 and 3 leaves orphan files, which the
-   next gc removes (files with no row, older than the grace period).
+   that nothing names them (with any ``chunked_files`` row that would
+   lose a chunk, so no row outlives the bytes it names);
+3. only then are their bytes removed: loose objects, and packs left with
+   no chunk row at all. A pack that still holds a live chunk stays whole;
+   its dead bytes are reported as ``pack_bytes_dead``. A crash between 2
+   and 3 leaves orphan files, which the next gc removes;
+4. files with no row (left by crashes or by step 3 being cut short) and
+   temp files, once older than the grace period.
 
 The grace period (default one hour) protects writes in progress: a draft's
-blobs are stored before the version that names them commits. If gc still
-removes a blob a slow draft meant to reuse, logging that draft fails with
-a clear error (the version's transaction re-checks every blob) instead of
-committing a row that names missing bytes.
+blobs are stored before the version that names them commits, and an
+ingest records its chunk rows only once all its files are stored. It must
+be longer than the longest ingest; ``grace=0`` is safe only while nothing
+writes to the store. If gc still removes a blob a slow draft meant to
+reuse, logging that draft fails with a clear error (the version's
+transaction re-checks every blob) instead of committing a row that names
+missing bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import versions
+from .errors import InvalidInput, NotFound
 from .store import now
 
 if TYPE_CHECKING:
@@ -36,6 +44,14 @@ DEFAULT_GRACE = 3600.0
 
 @dataclass
 class GCReport:
+    """What one gc run did (or, with ``dry_run``, would do).
+
+    ``removed`` names every file removed: ``loose <digest>``, ``pack <name>``,
+    ``orphan blob <digest>``, ``orphan pack <name>``, ``temp file <path>``.
+    ``kept_young`` counts unneeded blobs and files left because they are
+    younger than the grace period.
+    """
+
     expired_versions: list[str] = field(default_factory=list)
     chunks_removed: int = 0
     loose_removed: int = 0
@@ -43,114 +59,179 @@ class GCReport:
     orphan_files_removed: int = 0
     bytes_freed: int = 0
     pack_bytes_dead: int = 0  # dead bytes still inside packs that hold live chunks
+    kept_young: int = 0
+    removed: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def live_chunks(store: "Store") -> set[str]:
-    """Every chunk digest some manifest entry needs."""
+def live_chunks(store: "Store", exclude_versions: tuple[int, ...] | list[int] = ()) -> set[str]:
+    """Every chunk digest some manifest entry needs (ignoring ``exclude_versions``)."""
     db = store.db
-    live = {r[0] for r in db.execute("SELECT DISTINCT digest FROM entries WHERE ref IS NULL")}
-    for (chunks,) in db.execute(
-        "SELECT chunks FROM chunked_files WHERE digest IN (SELECT DISTINCT digest FROM entries WHERE ref IS NULL)"
-    ):
+    skip = json.dumps(list(exclude_versions))
+    needed = (
+        "SELECT DISTINCT digest FROM entries WHERE ref IS NULL "
+        "AND version_id NOT IN (SELECT value FROM json_each(?))"
+    )
+    live = {r[0] for r in db.execute(needed, [skip])}
+    for (chunks,) in db.execute(f"SELECT chunks FROM chunked_files WHERE digest IN ({needed})", [skip]):
         live.update(d for d, _size in json.loads(chunks))
     return live
 
 
-def expire(store: "Store", dry_run: bool = False) -> list[str]:
-    """Delete versions whose ttl has passed; return their names."""
-    expired = versions.load(store, "v.source_id IS NULL AND v.ttl_expires_at IS NOT NULL AND v.ttl_expires_at < ?", [now()])
-    names = [v.qualified_name for v in expired]
-    if not dry_run:
-        for v in expired:
-            versions.delete(store, v, delete_aliases=True, unlink_links=True)
-    return names
+def expired(store: "Store") -> list["versions.Version"]:
+    """Source versions whose ttl has passed (a link expires with its source)."""
+    return versions.load(
+        store, "v.source_id IS NULL AND v.ttl_expires_at IS NOT NULL AND v.ttl_expires_at < ?", [now()]
+    )
 
 
 def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GCReport:
-    """Remove what no live version needs; see the module docstring for the order of work."""
+    """Remove what no live version needs; see the module docstring for the order of work.
+
+    ``grace`` is in seconds. Idempotent: a second run right after frees
+    nothing. With ``dry_run`` nothing is written or removed and the report
+    says what a real run would do (counting expired versions as deleted).
+    Raises :class:`InvalidInput` for a negative grace and
+    :class:`~localreg.errors.ReadOnlyStore` on a read-only store (unless
+    ``dry_run``).
+    """
+    if not isinstance(grace, (int, float)) or grace < 0:
+        raise InvalidInput(f"grace must be a duration of 0 seconds or more, not {grace!r}")
     report = GCReport(dry_run=dry_run)
-    report.expired_versions = expire(store, dry_run)
+    gone = expired(store)
+    report.expired_versions = [v.qualified_name for v in gone]
+    if not dry_run:
+        for v in gone:
+            try:
+                versions.delete(store, v, delete_aliases=True, unlink_links=True)
+            except NotFound:
+                pass  # deleted meanwhile
     cutoff = time.time() - grace
     blobs = store.blobs
     with store.snapshot() as db:
-        live = live_chunks(store)
+        live = live_chunks(store, [v.id for v in gone] if dry_run else ())
         rows = db.execute("SELECT digest, size, pack, offset, created_at FROM chunks").fetchall()
-    dead = [r for r in rows if r[0] not in live and r[4] < cutoff]
-    dead_set = {r[0] for r in dead}
-    pack_live: dict[str, int] = {}
-    pack_dead: dict[str, int] = {}
-    for r in rows:
-        if r[2] is None:
-            continue
-        if r[0] in dead_set:
-            pack_dead[r[2]] = pack_dead.get(r[2], 0) + r[1]
-        else:
-            pack_live[r[2]] = pack_live.get(r[2], 0) + r[1]
-    if not dry_run and dead:
-        with store.transaction() as wdb:
-            # re-check inside the transaction: a version committed since the
-            # snapshot may need some of these again
-            still = live_chunks(store)
-            dead = [r for r in dead if r[0] not in still]
-            wdb.conn.executemany("DELETE FROM chunks WHERE digest = ?", [(r[0],) for r in dead])
-            store.event("gc", str(store.home), chunks=len(dead))
+    unneeded = [r for r in rows if r[0] not in live]
+    dead = [r for r in unneeded if r[4] < cutoff]
+    report.kept_young += len(unneeded) - len(dead)
+
+    if dry_run:
         dead_set = {r[0] for r in dead}
+        still_used = {r[2] for r in rows if r[2] is not None and r[0] not in dead_set}
+        empty_packs = {r[2] for r in dead if r[2] is not None} - still_used
+    else:
+        dead, empty_packs = _drop_rows(store, dead)
     report.chunks_removed = len(dead)
+
     loose = [r for r in dead if r[2] is None]
-    back = set() if dry_run else {
-        r[0] for r in store.db.execute(
-            "SELECT digest FROM chunks WHERE digest IN (SELECT value FROM json_each(?))",
-            [json.dumps([r[0] for r in loose])],
-        )
-    }
-    for r in loose:
-        report.loose_removed += 1
-        report.bytes_freed += r[1]
+    back = set() if dry_run else _indexed(store, [r[0] for r in loose])
+    skipped: set[str] = set()
+    for digest, size, _pack, _offset, _created in loose:
         # a writer that stored the same bytes since our commit rewrote the
-        # file (new mtime) and re-added its row: leave it
-        if not dry_run and r[0] not in back and blobs.loose_mtime(r[0]) < cutoff:
-            blobs.remove_loose(r[0])
-    # packs with no live chunk left go whole; a pack that still holds one stays
-    for pack, dead_bytes in pack_dead.items():
-        if pack in pack_live:
-            report.pack_bytes_dead += dead_bytes
+        # file (new mtime) and may re-add its row: leave it to a later gc
+        if digest in back or blobs.loose_mtime(digest) >= cutoff:
+            report.kept_young += 1
+            skipped.add(digest)
             continue
-        report.packs_removed += 1
-        report.bytes_freed += dead_bytes
+        if not dry_run:
+            blobs.remove_loose(digest)
+        report.loose_removed += 1
+        report.bytes_freed += size
+        report.removed.append(f"loose {digest}")
+
+    pack_files = {name: size for name, size, _m in blobs.list_packs()}
+    for pack in sorted(empty_packs):
+        if pack not in pack_files:
+            continue  # already gone: fsck reports the rows that named it
         if not dry_run:
             blobs.remove_pack(pack)
-    report.orphan_files_removed, freed = _orphans(store, cutoff, dry_run)
-    report.bytes_freed += freed
+        report.packs_removed += 1
+        report.bytes_freed += pack_files[pack]
+        report.removed.append(f"pack {pack}")
+
+    report.pack_bytes_dead = _dead_pack_bytes(store, pack_files, empty_packs,
+                                              {r[0] for r in dead} if dry_run else set())
+    _orphans(store, cutoff, dry_run, report, skipped)
     return report
 
 
-def _orphans(store: "Store", cutoff: float, dry_run: bool) -> tuple[int, int]:
-    """Remove files with no row (left by crashes), older than the cutoff."""
+def _drop_rows(store: "Store", dead: list) -> tuple[list, set[str]]:
+    """Delete the rows of ``dead`` chunks still unneeded; return them and the packs left empty."""
+    if not dead:
+        return [], set()
+    with store.transaction() as db:
+        # re-check inside the transaction: a version committed since the
+        # snapshot may need some of these again
+        still = live_chunks(store)
+        dead = [r for r in dead if r[0] not in still]
+        digests = json.dumps([r[0] for r in dead])
+        # a chunked file that would lose a chunk goes too (nothing live names it,
+        # or its chunks would be live): no row may outlive the bytes it names
+        dead_set = {r[0] for r in dead}
+        broken = [
+            d for d, chunks in db.execute("SELECT digest, chunks FROM chunked_files").fetchall()
+            if any(c in dead_set for c, _s in json.loads(chunks))
+        ]
+        db.conn.executemany("DELETE FROM chunked_files WHERE digest = ?", [(d,) for d in broken])
+        db.execute("DELETE FROM chunks WHERE digest IN (SELECT value FROM json_each(?))", [digests])
+        touched = sorted({r[2] for r in dead if r[2] is not None})
+        remaining = {
+            r[0] for r in db.execute(
+                "SELECT DISTINCT pack FROM chunks WHERE pack IN (SELECT value FROM json_each(?))",
+                [json.dumps(touched)],
+            )
+        }
+        if dead:
+            store.event("gc", str(store.home), chunks=len(dead), packs_emptied=len(set(touched) - remaining))
+    return dead, set(touched) - remaining
+
+
+def _indexed(store: "Store", digests: list[str]) -> set[str]:
+    return {
+        r[0] for r in store.db.execute(
+            "SELECT digest FROM chunks WHERE digest IN (SELECT value FROM json_each(?))", [json.dumps(digests)]
+        )
+    }
+
+
+def _dead_pack_bytes(store: "Store", pack_files: dict[str, int], empty: set[str], dead: set[str]) -> int:
+    """Bytes inside kept packs that no chunk row names (``dead``: rows a dry run would drop)."""
+    used: dict[str, int] = {}
+    for digest, size, pack in store.db.execute("SELECT digest, size, pack FROM chunks WHERE pack IS NOT NULL"):
+        if digest not in dead:
+            used[pack] = used.get(pack, 0) + size
+    return sum(max(pack_files[p] - n, 0) for p, n in used.items() if p in pack_files and p not in empty)
+
+
+def _orphans(store: "Store", cutoff: float, dry_run: bool, report: GCReport, skipped: set[str]) -> None:
+    """Remove files with no row (left by crashes), and temp files, older than the cutoff."""
     blobs = store.blobs
+    # list the files before reading the rows: a file committed and recorded
+    # in between is then known, never taken for an orphan
+    loose_files = list(blobs.list_loose())
+    pack_files = list(blobs.list_packs())
+    tmp_files = list(blobs.list_tmp())
     db = store.db
     known_loose = {r[0] for r in db.execute("SELECT digest FROM chunks WHERE pack IS NULL")}
     known_packs = {r[0] for r in db.execute("SELECT DISTINCT pack FROM chunks WHERE pack IS NOT NULL")}
-    count = freed = 0
-    for digest, size, mtime in list(blobs.list_loose()):
-        if digest not in known_loose and mtime < cutoff:
-            count += 1
-            freed += size
-            if not dry_run:
-                blobs.remove_loose(digest)
-    for name, size, mtime in list(blobs.list_packs()):
-        if name not in known_packs and mtime < cutoff:
-            count += 1
-            freed += size
-            if not dry_run:
-                blobs.remove_pack(name)
-    for path, size, mtime in list(blobs.list_tmp()):
-        if mtime < cutoff:
-            count += 1
-            freed += size
-            if not dry_run:
-                blobs.remove_path(path)
-    return count, freed
+    found: list[tuple[str, int, float, Any]] = []
+    for digest, size, mtime in loose_files:
+        if digest not in known_loose and digest not in skipped:
+            found.append((f"orphan blob {digest}", size, mtime, lambda d=digest: blobs.remove_loose(d)))
+    for name, size, mtime in pack_files:
+        if name not in known_packs:
+            found.append((f"orphan pack {name}", size, mtime, lambda n=name: blobs.remove_pack(n)))
+    for path, size, mtime in tmp_files:
+        found.append((f"temp file {path}", size, mtime, lambda p=path: blobs.remove_path(p)))
+    for what, size, mtime, remove in found:
+        if mtime >= cutoff:
+            report.kept_young += 1
+            continue
+        if not dry_run:
+            remove()
+        report.orphan_files_removed += 1
+        report.bytes_freed += size
+        report.removed.append(what)

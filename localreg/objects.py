@@ -20,6 +20,7 @@ leaves a file with wrong bytes under its final name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat as stat_mod
@@ -504,8 +505,24 @@ class Objects:
         entries: Sequence[Entry],
         root: str | os.PathLike,
         callback: Callback | None = None,
+        link_mode: str = "copy",
     ) -> None:
-        """Write ``entries`` under ``root``; every file is verified before it gets its name."""
+        """Write ``entries`` under ``root``; every file is verified before it gets its name.
+
+        ``link_mode`` (see ``LINK_MODES``) says how a file stored as one loose
+        object of a local blob store is placed: ``copy`` (the default),
+        ``hardlink`` or ``symlink`` (the store's object loses its write bits
+        first, 0444 at most: 0400 in a private store, 0440 in a shared one,
+        so a write through the link fails instead of corrupting the store
+        and no one gains read access; root ignores modes, so do not write to
+        linked files as root), or ``reflink`` (a copy-on-write clone through
+        Linux's ``ioctl(FICLONE)``, on btrfs, XFS and the like). Packed and
+        chunked files, blob stores that are not local folders, and
+        filesystems that cannot link or clone fall back to copying. A symlink
+        dangles once its version is deleted and gc has run.
+        """
+        if link_mode not in LINK_MODES:
+            raise InvalidInput(f"link mode must be one of {', '.join(LINK_MODES)}, not {link_mode!r}")
         callback = callback or NoOpCallback()
         callback.set_size(len(entries))
         root = os.path.abspath(root)
@@ -545,11 +562,13 @@ class Objects:
                         raise CorruptBlob(
                             f"blob {e.digest} (for {e.path!r}) in pack {pack} is corrupt", e.digest
                         )
-                    with open(dest_of(e), "wb") as out:
+                    with _open_new(dest_of(e)) as out:
                         out.write(data)
                     callback.relative_update(1)
         for e in loose:
-            self._write_verified(self.iter_bytes(e.digest), dest_of(e), e)
+            dest = dest_of(e)
+            if link_mode == "copy" or e.digest not in locs or not self._link_loose(e, dest, link_mode):
+                self._write_verified(self.iter_bytes(e.digest), dest, e)
             callback.relative_update(1)
         for e in refs:
             self._write_verified(_iter_url(e.ref), dest_of(e), e, check_ref=True)  # type: ignore[arg-type]
@@ -575,6 +594,32 @@ class Objects:
             except OSError:
                 pass
             raise
+
+    def _link_loose(self, e: Entry, dest: str, link_mode: str) -> bool:
+        """Place loose object ``e`` at ``dest`` by ``link_mode``, verified; False if it cannot be linked."""
+        if not self.blobs.is_local:
+            return False
+        tmp = f"{dest}.localreg-tmp-{os.getpid()}"
+        _unlink_quiet(tmp)
+        if not _link_file(self.blobs.loose_path(e.digest), tmp, link_mode):
+            return False
+        try:
+            h = hashing.new()
+            size = 0
+            with open(tmp, "rb") as f:
+                while data := f.read(BUF):
+                    h.update(data)
+                    size += len(data)
+            if size != e.size or hashing.format_digest(h) != e.digest:
+                raise CorruptBlob(f"blob {e.digest} (for {e.path!r}) is corrupt (its bytes do not match its digest)",
+                                  e.digest)
+            os.replace(tmp, dest)
+            # renaming a hardlink onto another link of the same file does nothing
+            _unlink_quiet(tmp)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return True
 
     def _locate_many(self, digests: list[str]) -> dict[str, tuple[int, str | None, int | None]]:
         """``{digest: (size, pack, offset)}`` of the single-chunk blobs among ``digests``."""
@@ -703,6 +748,65 @@ class _BackgroundPacker:
                 w.abort()
             except OSError:
                 pass
+
+
+LINK_MODES = ("copy", "hardlink", "symlink", "reflink")
+FICLONE = 0x40049409  # Linux _IOW(0x94, 9, int): clone a whole file, copy-on-write
+# errors that mean "this filesystem or store cannot link here": copy instead
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP,
+            errno.ENOSYS, errno.EINVAL, errno.ENOTTY, errno.ENOENT}
+
+
+def _link_file(src: str, dst: str, mode: str) -> bool:
+    """Make ``dst`` a hardlink, symlink or reflink of ``src``; False if the filesystem cannot."""
+    try:
+        if mode == "reflink":
+            return _reflink(src, dst)
+        # a link shares the store's bytes: make them read-only before anyone
+        # can reach them, keeping the store's read bits (private stays private)
+        os.chmod(src, stat_mod.S_IMODE(os.stat(src).st_mode) & 0o444)
+        if mode == "hardlink":
+            os.link(src, dst)
+        else:
+            os.symlink(src, dst)
+    except OSError as e:
+        if e.errno in _NO_LINK:
+            return False
+        raise
+    return True
+
+
+def _reflink(src: str, dst: str) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return False
+    with open(src, "rb") as s:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            fcntl.ioctl(fd, FICLONE, s.fileno())
+        except OSError:
+            os.close(fd)
+            _unlink_quiet(dst)
+            return False
+        os.close(fd)
+    return True
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _open_new(dest: str):
+    """Open ``dest`` as a new file: never write through a link an earlier download left there."""
+    try:
+        return open(dest, "xb")
+    except FileExistsError:
+        os.unlink(dest)
+        return open(dest, "xb")
 
 
 def _iter_url(url: str) -> Iterator[bytes]:

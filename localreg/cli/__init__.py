@@ -30,7 +30,7 @@ import click
 from .. import catalog, ingest, names, registries, runs, versions
 from ..blobs import Callback
 from ..errors import AlreadyExists, LocalregError, NotFound, VerificationError
-from ..objects import Objects, verify_tree
+from ..objects import LINK_MODES, Objects, verify_tree
 from ..store import Store, __version__
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
@@ -248,8 +248,11 @@ def log_artifact(state: State, path: str, project: str, entity: str | None, name
 @cli.command(name="get")
 @click.argument("ref")
 @click.option("--root", type=click.Path(file_okay=False), help="Folder to write into (default ./artifacts/NAME:vN).")
+@click.option("--link-mode", type=click.Choice(LINK_MODES), default="copy", show_default=True,
+              help="How to place files stored whole on a local blob store (others are copied); "
+                   "hardlink and symlink make the store's copy read-only.")
 @pass_state
-def get_artifact(state: State, ref: str, root: str | None) -> None:
+def get_artifact(state: State, ref: str, root: str | None, link_mode: str) -> None:
     """Download the files of an artifact version.
 
     REF is [[ENTITY/]PROJECT/]NAME[:ALIAS|:vN] or [ORG/]wandb-registry-R/NAME[:ALIAS];
@@ -259,6 +262,7 @@ def get_artifact(state: State, ref: str, root: str | None) -> None:
 
     \b
         localreg get demo/my-model:production --root ./model
+        localreg get demo/my-model:v3 --link-mode hardlink
         localreg get wandb-registry-model/my-model:latest
     """
     store = state.store()
@@ -266,7 +270,7 @@ def get_artifact(state: State, ref: str, root: str | None) -> None:
     entries = versions.entries(store, v)
     root = root or os.path.join("artifacts", v.source_name)
     with progress(f"Downloading {v.name}") as cb:
-        Objects(store).materialize(entries, root, callback=cb)
+        Objects(store).materialize(entries, root, callback=cb, link_mode=link_mode)
     if state.as_json:
         _print_json({"root": os.path.abspath(root), "version": v.to_dict(), "files": [e.to_dict() for e in entries]})
         return
@@ -604,11 +608,12 @@ def list_versions(state: State, collection_path: str) -> None:
 
 
 @cli.command(name="verify")
-@click.argument("ref")
+@click.argument("ref", required=False)
+@click.option("--all", "all_", is_flag=True, help="Re-hash every stored blob and name the versions needing a bad one.")
 @click.option("--root", type=click.Path(file_okay=False), help="Also verify a downloaded folder.")
 @pass_state
-def verify_artifact(state: State, ref: str, root: str | None) -> None:
-    """Re-hash a version's stored files (and a download: --root).
+def verify_artifact(state: State, ref: str | None, all_: bool, root: str | None) -> None:
+    """Re-hash a version's stored files (and a download: --root), or every stored blob (--all).
 
     Exits with 1 and lists every problem if anything is missing or changed.
 
@@ -616,7 +621,16 @@ def verify_artifact(state: State, ref: str, root: str | None) -> None:
 
     \b
         localreg verify demo/my-model:v3 --root ./artifacts/my-model:v3
+        localreg verify --all
     """
+    if all_:
+        if ref is not None or root is not None:
+            raise click.UsageError("--all verifies every stored blob: give no REF or --root with it")
+        from .upkeep import verify_store
+        verify_store(state)
+        return
+    if ref is None:
+        raise click.UsageError("give a REF to verify, or --all to verify every stored blob")
     store = state.store()
     v = versions.resolve(store, ref)
     entries = versions.entries(store, v)
@@ -808,6 +822,7 @@ def main() -> None:
 # Commands of other topics live in modules of this package and register
 # themselves on ``cli`` when imported (one line each below); heavy imports
 # stay inside the commands, so ``localreg --help`` stays fast.
+from . import upkeep  # noqa: E402,F401
 
 
 __all__ = ["cli", "main", "LocalregGroup", "ProgressBar", "progress"]

@@ -288,14 +288,19 @@ class Artifact:
 
     def download(self, root: str | None = None, allow_missing_references: bool = False,
                  skip_cache: bool | None = None, path_prefix: str | None = None,
-                 multipart: bool | None = None) -> str:
-        """Write the files under ``root`` (default ``./artifacts/<source name>:vN``) and return it."""
+                 multipart: bool | None = None, link_mode: str = "copy") -> str:
+        """Write the files under ``root`` (default ``./artifacts/<source name>:vN``) and return it.
+
+        ``link_mode``: ``copy`` (default), ``hardlink``, ``symlink`` or
+        ``reflink``, as :meth:`localreg.objects.Objects.materialize` explains
+        (files the store cannot link are copied).
+        """
         self._logged("download")
         root = root or self._default_root()
         entries = self._all_entries()
         if path_prefix:
             entries = [e for e in entries if e.path.startswith(path_prefix)]
-        self._objects().materialize(entries, root)
+        self._objects().materialize(entries, root, link_mode=link_mode)
         return root
 
     def verify(self, root: str | None = None) -> None:
