@@ -174,6 +174,44 @@ class BlobStore:
             self._discard(tmp)
             raise
 
+    def put_link(self, path: str, src: BinaryIO) -> Written | None:
+        """Hash ``src`` (the open file at ``path``) and hard-link the file itself in as its object.
+
+        Returns None, having read nothing, where a link cannot be made (a
+        store that is not on local disk); falls back to a copy when the
+        file is on another filesystem. The file keeps its own mode: it is
+        shared with the store, not the store's to lock down.
+        """
+        if not self.is_local:
+            return None
+        h = hashing.new()
+        size = 0
+        buf = bytearray(BUF)
+        view = memoryview(buf)
+        while True:
+            n = src.readinto(view)  # type: ignore[attr-defined]
+            if not n:
+                break
+            h.update(view[:n])
+            size += n
+        digest = hashing.format_digest(h)
+        final = self.loose_path(digest)
+        if os.path.exists(final):
+            return Written(digest, size)
+        os.fsync(src.fileno())  # the bytes become the store's: make them durable first
+        tmp = self._tmp_path()
+        try:
+            os.link(path, tmp)
+        except OSError:  # another filesystem, or links not supported: copy
+            src.seek(0)
+            return self.put_loose(src, expected=digest)
+        try:
+            self._commit(tmp, final)
+        except BaseException:
+            self._discard(tmp)
+            raise
+        return Written(digest, size)
+
     def put_bytes(self, data: bytes) -> Written:
         import io
         return self.put_loose(io.BytesIO(data))

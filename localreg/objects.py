@@ -43,6 +43,8 @@ CDC_AVG = 128 << 10           # content-defined chunking of bigger files (FastCD
 CDC_MIN = 32 << 10            #   average, smallest and largest chunk; every chunk
 CDC_MAX = 512 << 10           #   goes into a pack
 CDC_BATCH = 16 << 20          # chunk bytes hashed and looked up per step
+HASH_THREAD_MIN = 8 << 20     # reads of this many bytes hash on a second thread ...
+HASH_BATCH = 4 << 20          # ... fed this many bytes at a time
 PACK_TARGET = 64 << 20        # start a new pack past this size
 BATCH_BYTES = 8 << 20         # bytes read ahead per hashing batch
 RACY_NS = 50_000_000          # mtime this close to "now" is not trusted (ns clocks)
@@ -144,6 +146,7 @@ class Objects:
         callback: Callback | None = None,
         *,
         whole: bool = False,
+        link: bool = False,
     ) -> list[Entry]:
         """Store local files; ``files`` is ``[(logical path, local path)]``.
 
@@ -151,8 +154,14 @@ class Objects:
         when last read) are not read again. Files of ``PACK_LIMIT`` bytes or
         more are cut into content-defined chunks, so versions that differ a
         little share most of their bytes; ``whole=True`` stores them as one
-        loose object each instead. Raises :class:`FileChanged` if a file
-        changes while it is read, :class:`NotFound` if it vanished.
+        loose object each instead, and ``link=True`` (W&B's
+        ``policy="immutable"``) makes that object a hard link to the file
+        itself where the store is on the same local filesystem: no byte is
+        copied, the file is only read once to hash it. The caller promises
+        not to change such a file in place; reads re-hash and would catch it.
+
+        Raises :class:`FileChanged` if a file changes while it is read,
+        :class:`NotFound` if it vanished.
         """
         callback = callback or NoOpCallback()
         callback.set_size(len(files))
@@ -197,8 +206,8 @@ class Objects:
 
         large = self._ingest_small(todo, abspaths, digests, chunk_rows, remember, callback) if todo else []
         file_rows: list[tuple] = []
-        if large and whole:
-            self._ingest_whole(large, abspaths, digests, chunk_rows, remember, callback)
+        if large and (whole or link):
+            self._ingest_whole(large, abspaths, digests, chunk_rows, remember, callback, link)
         elif large:
             self._ingest_chunked(large, abspaths, digests, chunk_rows, file_rows, remember, callback)
         chunk_rows.sort()
@@ -246,16 +255,14 @@ class Objects:
             nonlocal batch, batch_bytes
             fresh = {r[2] for r in batch if r[2] not in known}
             known.update(self.present(fresh))
-            pending: list[bytes] = []
             for i, data, digest, st in batch:
                 digests[i] = digest
                 if digest not in known:
                     known.add(digest)
-                    name, offset = writer.place(len(data))
+                    name, offset = writer.add(data)
                     chunk_rows.append((digest, len(data), name, offset, ts))
-                    pending.append(data)
                 remember(i, st, digest)
-            writer.write(pending)
+            writer.flush()
             callback.relative_update(len(batch))
             batch, batch_bytes = [], 0
 
@@ -309,15 +316,13 @@ class Objects:
                     # name the chunks, look them up at once, pack the new ones
                     names = [hashing.digest_bytes(c) for c in chunks]
                     known.update(self.present(n for n in names if n not in known))
-                    pending = []
                     for name, data in zip(names, chunks):
                         parts.append([name, len(data)])
                         if name not in known:
                             known.add(name)
-                            pack, offset = packer.place(len(data))
+                            pack, offset = packer.add(data)
                             chunk_rows.append((name, len(data), pack, offset, ts))
-                            pending.append(data)
-                    packer.write(pending)
+                    packer.flush()
 
                 with f:
                     before = os.fstat(f.fileno())
@@ -369,7 +374,7 @@ class Objects:
         finally:
             hasher.shutdown(wait=True)
 
-    def _ingest_whole(self, todo, abspaths, digests, chunk_rows, remember, callback) -> None:
+    def _ingest_whole(self, todo, abspaths, digests, chunk_rows, remember, callback, link: bool = False) -> None:
         def one(i: int) -> tuple[int, str, int, os.stat_result]:
             path = abspaths[i]
             try:
@@ -380,7 +385,9 @@ class Objects:
                 raise InvalidInput(f"cannot read {path!r}: permission denied") from None
             with f:
                 before = os.fstat(f.fileno())
-                w = self.blobs.put_loose(f)
+                w = self.blobs.put_link(path, f) if link else None
+                if w is None:
+                    w = self.blobs.put_loose(f)
                 after = os.fstat(f.fileno())
             if not _same(before, after) or w.size != after.st_size:
                 raise FileChanged(f"file {path!r} changed while it was being read; log it again")
@@ -436,10 +443,11 @@ class Objects:
         The check comes after the last piece: callers keep nothing under a
         final name until the iterator is exhausted. A file of many chunks is
         checked once, as a whole; only when that fails are its chunks
-        re-hashed, to name the corrupt one.
+        re-hashed, to name the corrupt one. Past a few MiB the hashing runs
+        on a second thread while the caller writes (sha256 releases the GIL).
         """
         parts = self._locate(digest)
-        whole = hashing.new()
+        hasher = _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN)
         packs: dict[str, Any] = {}
         try:
             for cd, size, pack, offset in parts:
@@ -454,7 +462,7 @@ class Objects:
                         data = f.read(size)
                     if len(data) != size:
                         raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
-                    whole.update(data)
+                    hasher.update(data)
                     yield data
                 else:
                     got = 0
@@ -463,7 +471,7 @@ class Objects:
                             data = lf.read(BUF)
                             if not data:
                                 break
-                            whole.update(data)
+                            hasher.update(data)
                             got += len(data)
                             yield data
                     if got != size:
@@ -471,7 +479,8 @@ class Objects:
         finally:
             for f in packs.values():
                 f.close()
-        if hashing.format_digest(whole) != digest:
+            got_digest = hasher.digest()
+        if got_digest != digest:
             bad = self._corrupt_chunk(parts) if len(parts) > 1 else digest
             raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
 
@@ -632,6 +641,94 @@ class Objects:
         }
 
 
+class Staging:
+    """Blobs verified while they stream in, kept out of sight until :meth:`publish`.
+
+    For verbs that must check everything before changing anything (bundle
+    import): bytes go to pack files that no row names (small blobs share
+    packs, a big one gets a pack of its own), so nothing is visible yet and
+    :meth:`abort` removes them all; a crash leaves unindexed packs, which
+    gc removes. :meth:`publish` moves each big blob to its loose name and
+    records every chunk row: call it inside the transaction that adds the
+    rows naming these blobs.
+    """
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self.blobs = objects.blobs
+        self._pack: Any = None
+        self._packs: list[str] = []
+        self._small: list[tuple[str, int, str, int]] = []
+        self._big: list[tuple[str, int, str]] = []
+
+    def add(self, pieces: Iterable[bytes], digest: str, size: int, callback: Callback | None = None) -> None:
+        """Stage the bytes of ``pieces``; :class:`CorruptBlob` (nothing kept) unless they are ``size`` bytes hashing to ``digest``."""
+        callback = callback or NoOpCallback()
+        h = hashing.new()
+        got = 0
+        if size < PACK_LIMIT:
+            data = b"".join(pieces)
+            h.update(data)
+            got = len(data)
+            _check_staged(digest, size, hashing.format_digest(h), got)
+            if self._pack is None or self._pack.offset >= PACK_TARGET:
+                self._roll()
+            self._small.append((digest, size, self._pack.name, self._pack.add(data)))
+            callback.relative_update(got)
+            return
+        pw = self.blobs.pack_writer()
+        try:
+            for piece in pieces:
+                h.update(piece)
+                pw.add(piece)
+                got += len(piece)
+                callback.relative_update(len(piece))
+            _check_staged(digest, size, hashing.format_digest(h), got)
+            self._big.append((digest, size, pw.close()))
+        except BaseException:
+            pw.abort()
+            raise
+
+    def _roll(self) -> None:
+        if self._pack is not None:
+            self._packs.append(self._pack.close())
+        self._pack = self.blobs.pack_writer()
+
+    def publish(self) -> int:
+        """Make every staged blob durable under its name and record its chunk row; returns the count."""
+        if self._pack is not None:
+            name = self._pack.close()
+            self._pack = None
+            if name is not None:
+                self._packs.append(name)
+        for digest, _size, name in self._big:
+            # same bytes, new name: a rename, never a copy
+            self.blobs._commit(self.blobs.pack_path(name), self.blobs.loose_path(digest))
+        ts = time.time()
+        rows = [(d, s, p, o, ts) for d, s, p, o in self._small] + [(d, s, None, None, ts) for d, s, _n in self._big]
+        rows.sort()
+        self.objects._record(rows, [])
+        count = len(rows)
+        self._small, self._big, self._packs = [], [], []
+        return count
+
+    def abort(self) -> None:
+        """Remove everything staged (nothing names it)."""
+        if self._pack is not None:
+            self._pack.abort()
+            self._pack = None
+        for name in self._packs + [n for _d, _s, n in self._big]:
+            self.blobs.remove_pack(name)
+        self._small, self._big, self._packs = [], [], []
+
+
+def _check_staged(digest: str, size: int, got_digest: str, got: int) -> None:
+    if got != size:
+        raise CorruptBlob(f"blob {digest} has {got} bytes, expected {size}", digest)
+    if got_digest != digest:
+        raise CorruptBlob(f"blob {digest} is corrupt: its bytes hash to {got_digest}", digest)
+
+
 def _stat(path: str) -> os.stat_result:
     try:
         st = os.stat(path)
@@ -651,7 +748,8 @@ def _read_small(path: str) -> tuple[bytes | None, str | None, os.stat_result]:
     file that changes while it is read.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (fstat below refuses it)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise NotFound(f"file {path!r} not found", path) from None
     except PermissionError:
@@ -676,12 +774,51 @@ def _read_small(path: str) -> tuple[bytes | None, str | None, os.stat_result]:
     return data, hashing.digest_bytes(data), st
 
 
-class _BackgroundPacker:
-    """Packs chunks on a writer thread; the caller decides where each chunk goes.
+class _Hasher:
+    """sha256 of a stream, on a second thread for big streams (batched, in order)."""
 
-    ``place(size)`` returns ``(pack name, offset)`` at once, so rows can be
-    built while the bytes are still being written; ``close()`` waits until
-    every pack is durable and re-raises any write error.
+    def __init__(self, threaded: bool) -> None:
+        self.h = hashing.new()
+        self.pool = ThreadPoolExecutor(1) if threaded else None
+        self.batch: list[bytes] = []
+        self.batch_bytes = 0
+        self.last = None
+
+    @staticmethod
+    def _feed(h, pieces: list[bytes]) -> None:
+        for p in pieces:
+            h.update(p)
+
+    def update(self, data: bytes) -> None:
+        if self.pool is None:
+            self.h.update(data)
+            return
+        self.batch.append(data)
+        self.batch_bytes += len(data)
+        if self.batch_bytes >= HASH_BATCH:
+            self.last = self.pool.submit(self._feed, self.h, self.batch)
+            self.batch, self.batch_bytes = [], 0
+
+    def digest(self) -> str:
+        if self.pool is not None:
+            if self.batch:
+                self.last = self.pool.submit(self._feed, self.h, self.batch)
+                self.batch = []
+            if self.last is not None:
+                self.last.result()
+            self.pool.shutdown()
+        return hashing.format_digest(self.h)
+
+
+class _BackgroundPacker:
+    """Packs chunks on a writer thread; rows can be built before the bytes land.
+
+    ``add(data)`` returns ``(pack name, offset)`` at once and queues the
+    bytes for the pack they were placed in; a pack that reaches
+    ``PACK_TARGET`` is handed over whole (its queued bytes, then its close)
+    before the next one starts, so every offset names bytes of its own
+    pack. ``flush()`` sends what is queued; ``close()`` waits until every
+    pack is durable and re-raises any write error.
     """
 
     def __init__(self, blobs) -> None:
@@ -694,25 +831,31 @@ class _BackgroundPacker:
         self.writers: list = []
         self.current = None
         self.offset = 0
+        self.pending: list = []
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def place(self, size: int) -> tuple[str, int]:
+    def add(self, data) -> tuple[str, int]:
+        if self.error is not None:
+            raise self.error
         if self.current is None or self.offset >= PACK_TARGET:
             if self.current is not None:
+                self.flush()
                 self.q.put(("close", self.current))
             self.current = self.blobs.pack_writer()
             self.writers.append(self.current)
             self.offset = 0
         at = self.offset
-        self.offset += size
+        self.offset += len(data)
+        self.pending.append(data)
         return self.current.name, at
 
-    def write(self, pieces: list) -> None:
+    def flush(self) -> None:
         if self.error is not None:
             raise self.error
-        if pieces:
-            self.q.put(("add", self.current, pieces))
+        if self.pending:
+            self.q.put(("add", self.current, self.pending))
+            self.pending = []
 
     def _run(self) -> None:
         while True:
@@ -731,6 +874,7 @@ class _BackgroundPacker:
 
     def close(self) -> None:
         if self.current is not None:
+            self.flush()
             self.q.put(("close", self.current))
             self.current = None
         self.q.put(("stop",))

@@ -455,3 +455,27 @@ def test_entry_dict_round_trip():
     assert Entry.from_dict(e.to_dict()) == e
     r = Entry("r", hashing.digest_bytes(b"y"), 2, ref="s3://bucket/key")
     assert Entry.from_dict(r.to_dict()) == r
+
+
+def test_link_mode_ingest_hardlinks_big_files(store, make_files):
+    big = os.urandom(2 * PACK_LIMIT)
+    root = make_files({"big.bin": big, "small.txt": "s"})
+    by_path = {e.path: e for e in Objects(store).add_files(_pairs(root), link=True)}
+    assert _chunk(store, by_path["big.bin"].digest) == (len(big), None, None)
+    if store.blobs.is_local:
+        assert os.stat(store.blobs.loose_path(by_path["big.bin"].digest)).st_ino == os.stat(f"{root}/big.bin").st_ino
+    assert Objects(store).read_bytes(by_path["big.bin"].digest) == big
+    assert _chunk(store, by_path["small.txt"].digest)[1] is not None  # small files are still packed
+
+
+def test_packs_roll_over_at_their_target_size(store, make_files, monkeypatch):
+    """Chunks placed in a full pack stay in it: every offset names bytes of its own pack."""
+    monkeypatch.setattr(objects, "PACK_TARGET", 256 << 10)
+    files = {f"s{i}.bin": os.urandom(50_000) for i in range(20)}
+    files["big.bin"] = os.urandom(3 << 20)
+    root = make_files(files)
+    entries = Objects(store).add_files(_pairs(root))
+    packs = {r[0] for r in store.db.execute("SELECT DISTINCT pack FROM chunks")}
+    assert len(packs) > 5
+    for e in entries:
+        assert Objects(store).read_bytes(e.digest) == files[e.path]
