@@ -391,7 +391,8 @@ class Api:
             raise InvalidInput(f"invalid project {project_name!r}: expected entity/project")
         entity = parts[0] if len(parts) == 2 else self._store.default("entity", self._overrides.get("entity"))
         pid = self._store.project_id(entity, parts[-1])
-        where, params = "c.project_id = ?", [pid]
+        where = "c.project_id = ?"
+        params: list[Any] = [pid]
         if type_name is not None:
             names.check_type(type_name, allow_reserved=True)
             where, params = "c.project_id = ? AND c.type = ?", [pid, type_name]

@@ -430,7 +430,8 @@ class Artifact:
 
     @property
     def is_link(self) -> bool:
-        return self._logged("is_link").is_link
+        # W&B answers False for a draft rather than raising: a draft is never a link
+        return self._v is not None and self._logged("is_link").is_link
 
     @property
     def source_name(self) -> str:
@@ -553,7 +554,8 @@ class Artifact:
         """Remove this link from its registry collection (links only)."""
         v = self._logged("unlink")
         if not v.is_link:
-            raise ArtifactStateError(f"{v.qualified_name} is a source version, not a link; use delete()")
+            # W&B raises ValueError here, so callers catch that
+            raise InvalidInput(f"{v.qualified_name} is a source version, not a link; use delete()")
         versions.unlink(self._the_store(), v)
         self._deleted = True
 

@@ -191,9 +191,8 @@ class Run:
     def __enter__(self) -> "Run":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.finish(exit_code=1 if exc_type is not None else 0)
-        return False
 
     def __repr__(self) -> str:
         return f"<Run {self._info.path}>"
