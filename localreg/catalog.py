@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import names, registries, versions
+from .errors import NotFound
 
 if TYPE_CHECKING:
     from .registries import Collection, Registry
@@ -103,3 +104,76 @@ def collection_versions(store: "Store", collection_id: int) -> list["Version"]:
         cursor = page.cursor
         if cursor is None:
             return out
+
+
+# -- scopes and single pages, for browsing (the web app) -----------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project of an entity, with how many source collections it holds."""
+
+    entity: str
+    name: str
+    collection_count: int
+    created_at: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.entity}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "path": self.path}
+
+
+def orgs(store: "Store") -> list[str]:
+    """The names of every org in the store, sorted."""
+    return [r[0] for r in store.db.execute("SELECT name FROM orgs ORDER BY name")]
+
+
+def teams(store: "Store") -> list[str]:
+    """The names of every entity (team or user) in the store, sorted."""
+    return [r[0] for r in store.db.execute("SELECT name FROM entities ORDER BY name")]
+
+
+def projects(store: "Store", entity: str | None = None) -> list[Project]:
+    """Projects of ``entity`` (every entity when None), sorted by entity and name.
+
+    Raises :class:`~localreg.errors.NotFound` for an entity that does not exist.
+    """
+    where, params = "1", []
+    if entity is not None:
+        if not store.db.execute("SELECT 1 FROM entities WHERE name = ?", [entity]).fetchone():
+            raise NotFound(f"team {entity!r} not found in store {store.home}", entity)
+        where, params = "e.name = ?", [entity]
+    rows = store.db.execute(
+        "SELECT e.name, p.name, (SELECT count(*) FROM collections c WHERE c.project_id = p.id), p.created_at "
+        f"FROM projects p JOIN entities e ON e.id = p.entity_id WHERE {where} ORDER BY e.name, p.name",
+        params,
+    ).fetchall()
+    return [Project(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def registry_collections_page(
+    store: "Store", registry: "Registry", *, filter: dict | None = None, order: str | None = None,
+    limit: int = 50, cursor: str | None = None,
+) -> tuple[list["Collection"], str | None]:
+    """One page of the collections of ``registry`` and the cursor of the next (None: last page)."""
+    return registries.list_collections(
+        store, where="c.registry_id = ?", params=[registry.id], filter=filter, order=order, limit=limit, cursor=cursor
+    )
+
+
+def count_registry_collections(store: "Store", registry: "Registry", *, filter: dict | None = None) -> int:
+    return registries.count_collections(store, where="c.registry_id = ?", params=[registry.id], filter=filter)
+
+
+def collection_versions_page(
+    store: "Store", collection_id: int, *, filter: dict | None = None, order: str | None = "-version",
+    limit: int = 50, cursor: str | None = None,
+) -> "versions.Page":
+    """One page of the versions (or links) of a collection, newest first unless ``order`` says otherwise."""
+    return versions.list_versions(
+        store, where="v.collection_id = ?", params=[collection_id], filter=filter, order=order,
+        limit=limit, cursor=cursor,
+    )

@@ -823,6 +823,7 @@ def main() -> None:
 # themselves on ``cli`` when imported (one line each below); heavy imports
 # stay inside the commands, so ``localreg --help`` stays fast.
 from . import upkeep  # noqa: E402,F401
+from . import ui  # noqa: E402,F401
 
 
 __all__ = ["cli", "main", "LocalregGroup", "ProgressBar", "progress"]

@@ -1,0 +1,85 @@
+"""``localreg ui``: serve the web UI (Registry App and artifact browser) over a store.
+
+starlette and uvicorn are imported inside the command, so ``localreg
+--help`` stays fast and the core install does not need them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import webbrowser
+
+import click
+
+from . import State, cli, pass_state
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port), or a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        hint = "; choose another --port" if port else ""
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from None
+    return sock
+
+
+@cli.command(name="ui")
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="Store folder (default: the global --home, else $LOCALREG_HOME, else the user data folder).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback lets other machines use the store.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0: any free port).")
+@click.option("--open/--no-open", "open_browser", default=False, show_default=True,
+              help="Open the UI in a web browser once it is up.")
+@pass_state
+def ui(state: State, home: str | None, host: str, port: int, open_browser: bool) -> None:
+    """Serve the web UI: the Registry App and the artifact browser.
+
+    Browse registries, collections and versions, and link versions into
+    registries, from a browser. It reads and writes the same store as the
+    CLI and the Python API, and shows their changes as they happen. Only
+    requests naming the address it listens on are served, and every change
+    needs a token of the page it came from, so other web sites cannot use it.
+
+    Needs the ui extra: pip install 'localreg[ui]'.
+
+    Example:
+
+    \b
+        localreg ui
+        localreg --home ./demo-store ui --port 8081 --open
+    """
+    try:
+        import uvicorn
+
+        from ..web import create_app
+    except ImportError as e:
+        raise click.ClickException(
+            f"the web UI needs the 'ui' extra ({e.name} is missing): pip install 'localreg[ui]'"
+        ) from None
+    if home is not None:
+        state.home = home
+    store = state.store()
+    sock = _listen(host, port)
+    bound = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host in ("::", "[::]") else host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    url = f"http://{shown}:{bound}/"
+    app = create_app(store=store, host=host, port=bound)
+    click.echo(f"localreg UI for {store.home} at {url} (Ctrl+C to stop)")
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, [url]).start()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
