@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import versions
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NotFound, PermissionDenied
 from .store import now
 
 if TYPE_CHECKING:
@@ -49,10 +49,13 @@ class GCReport:
     ``removed`` names every file removed: ``loose <digest>``, ``pack <name>``,
     ``orphan blob <digest>``, ``orphan pack <name>``, ``temp file <path>``.
     ``kept_young`` counts unneeded blobs and files left because they are
-    younger than the grace period.
+    younger than the grace period. ``expired_refused`` names expired
+    versions the acting user may not delete (``"<name>: <reason>"``, e.g. a
+    link in a restricted registry): they stay, and so do their blobs.
     """
 
     expired_versions: list[str] = field(default_factory=list)
+    expired_refused: list[str] = field(default_factory=list)
     chunks_removed: int = 0
     loose_removed: int = 0
     packs_removed: int = 0
@@ -102,13 +105,18 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
         raise InvalidInput(f"grace must be a duration of 0 seconds or more, not {grace!r}")
     report = GCReport(dry_run=dry_run)
     gone = expired(store)
-    report.expired_versions = [v.qualified_name for v in gone]
     if not dry_run:
+        kept = []
         for v in gone:
             try:
                 versions.delete(store, v, delete_aliases=True, unlink_links=True)
             except NotFound:
                 pass  # deleted meanwhile
+            except PermissionDenied as e:
+                report.expired_refused.append(f"{v.qualified_name}: {e}")
+                kept.append(v)
+        gone = [v for v in gone if v not in kept]
+    report.expired_versions = [v.qualified_name for v in gone]
     cutoff = time.time() - grace
     blobs = store.blobs
     with store.snapshot() as db:

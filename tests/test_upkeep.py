@@ -359,6 +359,25 @@ def test_an_expired_timestamp_written_directly_expires(store, make_files):
         versions.resolve(store, "m:prod")
 
 
+def test_gc_keeps_an_expired_version_the_user_may_not_unlink(store, make_files, monkeypatch):
+    monkeypatch.setenv("LOCALREG_USER", "alice")
+    registries.create_registry(store, "secret", visibility="restricted")
+    v = log(store, make_files, {"x.bin": b"x"})
+    other = log(store, make_files, {"y.bin": b"y"}, "other")
+    registries.link(store, v, "wandb-registry-secret/m")
+    for version in (v, other):
+        versions.update(store, version, ttl_seconds=0.001)
+    time.sleep(0.01)
+    monkeypatch.setenv("LOCALREG_USER", "bob")
+    report = gc_mod.gc(store, grace=0)
+    assert report.expired_versions == [other.qualified_name]
+    [refused] = report.expired_refused
+    assert refused.startswith(f"{v.qualified_name}: user 'bob' is not a member of restricted registry 'secret'")
+    assert readable(store, versions.resolve(store, "m:v0"))
+    monkeypatch.setenv("LOCALREG_USER", "alice")
+    assert gc_mod.gc(store, grace=0).expired_versions == [v.qualified_name]
+
+
 def test_clearing_the_ttl_keeps_the_version(store, run):
     art = sdk_log(run, "cleared", b"z")
     art.ttl = dt.timedelta(milliseconds=1)

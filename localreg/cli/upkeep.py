@@ -67,6 +67,8 @@ def gc_command(state: State, dry_run: bool, grace: float) -> None:
     would = "Would " if dry_run else ""
     for name in report.expired_versions:
         click.echo(f"{would}{'delete' if dry_run else 'Deleted'} expired version {name}")
+    for line in report.expired_refused:
+        click.echo(f"Kept expired version {line}")
     for what in report.removed:
         click.echo(f"{would}{'remove' if dry_run else 'Removed'} {what}")
     click.echo(
