@@ -700,10 +700,14 @@ def store_info(state: State) -> None:
 @click.option("--entity", "-e", help="Default entity (team or user).")
 @click.option("--project", "-p", help="Default project.")
 @click.option("--blob-url", help="Where blobs go: a folder or an fsspec URL (default HOME/blobs).")
+@click.option("--shared", "shared_group", metavar="GROUP",
+              help="Share the store with a group: folders 2770, files 0660 (default: owner only, 0700/0600).")
 @pass_state
-def init_store(state: State, org: str | None, entity: str | None, project: str | None, blob_url: str | None) -> None:
+def init_store(state: State, org: str | None, entity: str | None, project: str | None, blob_url: str | None,
+               shared_group: str | None) -> None:
     """Create a store with its defaults (they are fixed at creation).
 
+    A store is readable by its owner only, unless --shared names a group.
     Running it again on an existing store with the same (or no) options
     does nothing.
 
@@ -711,17 +715,20 @@ def init_store(state: State, org: str | None, entity: str | None, project: str |
 
     \b
         localreg --home ./my-store init --org my-org --entity my-team --project demo
+        localreg --home /srv/registry init --shared mlteam
     """
     try:
         store = Store(state.home, create=False)
     except NotFound:
-        store = Store(state.home, blob_url=blob_url, org=org, entity=entity, project=project)
+        store = Store(state.home, blob_url=blob_url, org=org, entity=entity, project=project,
+                      shared_group=shared_group)
         state._store = store
         click.echo(f"Created store at {store.home}")
     else:
         state._store = store
         info = store.info()
-        wanted = {"default_org": org, "default_entity": entity, "default_project": project, "blob_url": blob_url}
+        wanted = {"default_org": org, "default_entity": entity, "default_project": project, "blob_url": blob_url,
+                  "shared_group": shared_group}
         differ = [f"{k.replace('default_', '')} is {info.get(k)!r}" for k, val in wanted.items()
                   if val is not None and info.get(k) != val]
         if differ:
@@ -823,6 +830,7 @@ def main() -> None:
 # themselves on ``cli`` when imported (one line each below); heavy imports
 # stay inside the commands, so ``localreg --help`` stays fast.
 from . import upkeep  # noqa: E402,F401
+from . import access  # noqa: E402,F401
 from . import ui  # noqa: E402,F401
 
 
