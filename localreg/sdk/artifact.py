@@ -162,7 +162,11 @@ class Artifact:
     # -- draft-only members -------------------------------------------------------------
     def add_file(self, local_path: str, name: str | None = None, is_tmp: bool = False,
                  skip_cache: bool = False, policy: str = "mutable", overwrite: bool = False) -> ManifestEntry:
-        """Add one local file (stored now, so later edits of it do not change the draft)."""
+        """Add one local file (stored now, so later edits of it do not change the draft).
+
+        ``policy="immutable"`` promises the file will not change in place:
+        a big file is then hard-linked into the store instead of copied.
+        """
         self._draft("add a file")
         if policy not in ("mutable", "immutable"):
             raise InvalidInput(f"invalid policy {policy!r}: use 'mutable' or 'immutable'")
@@ -171,7 +175,7 @@ class Artifact:
                 raise InvalidInput(f"{local_path!r} is not a file; use add_dir for folders")
             raise NotFound(f"file {local_path!r} not found", local_path)
         logical = names.check_logical_path(name or os.path.basename(local_path))
-        [e] = self._objects().add_files([(logical, local_path)])
+        [e] = self._objects().add_files([(logical, local_path)], link=policy == "immutable")
         self._put([e], overwrite)
         return ManifestEntry(self, e)
 
@@ -179,8 +183,10 @@ class Artifact:
                 policy: str = "mutable", merge: bool = False) -> None:
         """Add every file under a folder; logical paths are relative to it (under ``name``)."""
         self._draft("add a folder")
+        if policy not in ("mutable", "immutable"):
+            raise InvalidInput(f"invalid policy {policy!r}: use 'mutable' or 'immutable'")
         files = ingest.collect_dir(local_path, name)
-        new = self._objects().add_files(files)
+        new = self._objects().add_files(files, link=policy == "immutable")
         if not merge:
             for e in new:
                 old = self._entries.get(e.path)
