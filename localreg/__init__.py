@@ -40,6 +40,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__", "run"])
 
 if TYPE_CHECKING:
+    from .bundle import export_bundle, import_bundle
     from .errors import LocalregError, NotFound
     from .sdk.api import Api, ArtifactCollection, Registry
     from .sdk.artifact import Artifact

@@ -832,6 +832,7 @@ def main() -> None:
 from . import upkeep  # noqa: E402,F401
 from . import access  # noqa: E402,F401
 from . import ui  # noqa: E402,F401
+from . import bundle  # noqa: E402,F401
 
 
 __all__ = ["cli", "main", "LocalregGroup", "ProgressBar", "progress"]
