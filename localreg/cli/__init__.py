@@ -1,8 +1,9 @@
 """The ``localreg`` command line: parse, call one library verb, print.
 
 Every command opens the store named by ``--home`` (else ``$LOCALREG_HOME``,
-else the user data folder). Only ``init``, ``log``, ``registry create`` and
-``quickstart`` create a missing store; the others report that it is missing.
+else the user data folder). Only ``init``, ``log``, ``registry create``,
+``seed`` and ``quickstart`` create a missing store; the others report that it
+is missing.
 
 :class:`LocalregGroup` turns every :class:`~localreg.errors.LocalregError`
 into one ``Error: <message>`` line on stderr and exit code 1, in one
@@ -832,6 +833,7 @@ def main() -> None:
 from . import upkeep  # noqa: E402,F401
 from . import access  # noqa: E402,F401
 from . import ui  # noqa: E402,F401
+from . import seed  # noqa: E402,F401
 from . import bundle  # noqa: E402,F401
 
 
