@@ -820,6 +820,8 @@ def quickstart(ctx: click.Context) -> None:
     click.echo("\nor from Python:")
     click.echo("  import localreg as wandb")
     click.echo(f'  wandb.Api().artifact("{prod}").download()')
+    click.echo("\nor in a browser (Registry App and artifact browser; needs the ui extra):")
+    click.echo(f"  {prog} ui --open")
 
 
 def main() -> None:

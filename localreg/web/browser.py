@@ -44,7 +44,9 @@ def sidebar(request: Request, entity: str, project: str, current: Collection | N
         preview = None
         if preview_all or is_open:
             preview = catalog.collection_versions_page(store, c.id, limit=SIDEBAR_VERSIONS).items
-        groups.setdefault(c.type, []).append({"coll": c, "open": is_open, "versions": preview})
+        # with nothing chosen yet, every listed collection shows its versions
+        groups.setdefault(c.type, []).append({"coll": c, "open": is_open or (current is None and preview_all),
+                                              "versions": preview})
     return [{"type": t, "collections": cs, "open": current is None or current.type == t}
             for t, cs in sorted(groups.items())]
 

@@ -50,6 +50,13 @@ def with_query(url: str, **params: Any) -> str:
     return f"{url}?{urlencode(kept)}" if kept else url
 
 
+def page_url(request: Request, **params: Any) -> str:
+    """This page's path and query (relative), with ``params`` set (None: removed)."""
+    url = request.url.remove_query_params([k for k, v in params.items() if v is None])
+    url = url.include_query_params(**{k: v for k, v in params.items() if v is not None})
+    return f"{url.path}?{url.query}" if url.query else url.path
+
+
 # -- URLs ---------------------------------------------------------------------------
 
 
@@ -167,7 +174,7 @@ def _env() -> jinja2.Environment:
         url_home=url_home, url_registry=url_registry, url_collection=url_collection,
         url_projects=url_projects, url_project=url_project, url_artifact=url_artifact,
         url_version=url_version, url_source=url_source, url_file=url_file,
-        url_collection_of=url_collection_of, with_query=with_query,
+        url_collection_of=url_collection_of, with_query=with_query, page_url=page_url,
         REGISTRY_PREFIX=names.REGISTRY_PREFIX,
     )
     return env

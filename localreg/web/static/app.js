@@ -38,7 +38,7 @@ function showError(form, message) {
     box = document.createElement("p");
     box.className = "alert error js-error";
     box.setAttribute("role", "alert");
-    form.querySelector("label, section").before(box);
+    form.querySelector(".field, label, section").before(box);
   }
   box.textContent = message;
   box.hidden = !message;
