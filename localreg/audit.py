@@ -31,7 +31,8 @@ class Event:
 def events(store: "Store", *, limit: int = 100, user: str | None = None, action: str | None = None,
            since: str | None = None, target: str | None = None) -> list[Event]:
     """The newest ``limit`` events, newest first, filtered by user, action, time or target prefix."""
-    where, params = ["1"], []
+    where: list[str] = ["1"]
+    params: list[Any] = []
     if user:
         where.append("user = ?")
         params.append(user)

@@ -26,6 +26,8 @@ CHUNK = 1 << 20  # bytes read per step when streaming
 MAX_METADATA_KEYS = 100
 MAX_DEPTH = 64
 MAX_JSON_BYTES = 16 << 20
+MAX_INT_DIGITS = 4000  # Python refuses to print ints past 4300 digits; JSON readers choke far sooner
+_MAX_INT = 10 ** MAX_INT_DIGITS
 
 
 def new():
@@ -36,7 +38,7 @@ def format_digest(h) -> str:
     return PREFIX + h.hexdigest()
 
 
-def digest_bytes(data: bytes) -> str:
+def digest_bytes(data: bytes | bytearray | memoryview) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
@@ -62,10 +64,14 @@ def manifest_digest(entries: Iterable[tuple[str, str]]) -> str:
 def _clean(value: Any, where: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise InvalidMetadata(f"{where}: nested deeper than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return _text(value, where)
     if isinstance(value, int):
-        return value
+        if -_MAX_INT < value < _MAX_INT:
+            return value
+        raise InvalidMetadata(f"{where}: integer with more than {MAX_INT_DIGITS} digits")
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -79,7 +85,7 @@ def _clean(value: Any, where: str, depth: int) -> Any:
                 raise InvalidMetadata(
                     f"{where}: keys must be strings, got {type(k).__name__} {k!r}"
                 )
-            out[k] = _clean(v, f"{where}.{k}", depth + 1)
+            out[_text(k, where)] = _clean(v, f"{where}.{k}", depth + 1)
         return out
     if isinstance(value, (list, tuple)):
         return [_clean(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
@@ -93,6 +99,15 @@ def _clean(value: Any, where: str, depth: int) -> Any:
         else:  # outside the try: an infinite numpy float must say so, not "not JSON-serializable"
             return _clean(plain, where, depth + 1)
     raise InvalidMetadata(f"{where}: {type(value).__name__} is not JSON-serializable")
+
+
+def _text(value: str, where: str) -> str:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidMetadata(f"{where}: {value!r} is not valid Unicode (lone surrogates)") from None
+    return value
 
 
 def clean_metadata(value: Any, what: str = "metadata", max_keys: int | None = MAX_METADATA_KEYS) -> dict:

@@ -127,6 +127,7 @@ class Objects:
 
     # -- ingest -----------------------------------------------------------------
     def add_bytes(self, data: bytes) -> tuple[str, int]:
+        self.store.check_writable()
         digest = hashing.digest_bytes(data)
         if digest not in self.present([digest]):
             ts = time.time()
@@ -163,6 +164,7 @@ class Objects:
         Raises :class:`FileChanged` if a file changes while it is read,
         :class:`NotFound` if it vanished.
         """
+        self.store.check_writable()  # before any file is read
         callback = callback or NoOpCallback()
         callback.set_size(len(files))
         n = len(files)
@@ -204,14 +206,21 @@ class Objects:
             if not _racy(st, now_ns):
                 cache_rows.append((abspaths[i], st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest))
 
-        large = self._ingest_small(todo, abspaths, digests, chunk_rows, remember, callback) if todo else []
         file_rows: list[tuple] = []
-        if large and (whole or link):
-            self._ingest_whole(large, abspaths, digests, chunk_rows, remember, callback, link)
-        elif large:
-            self._ingest_chunked(large, abspaths, digests, chunk_rows, file_rows, remember, callback)
-        chunk_rows.sort()
-        self._record(chunk_rows, cache_rows, file_rows)
+        try:
+            large = self._ingest_small(todo, abspaths, digests, chunk_rows, remember, callback) if todo else []
+            if large and (whole or link):
+                self._ingest_whole(large, abspaths, digests, chunk_rows, remember, callback, link)
+            elif large:
+                self._ingest_chunked(large, abspaths, digests, chunk_rows, file_rows, remember, callback)
+            chunk_rows.sort()
+            self._record(chunk_rows, cache_rows, file_rows)
+        except BaseException:
+            # packs made by this call have fresh names no row names: drop them rather than leave
+            # them to gc (loose objects stay: another writer may be recording the same bytes)
+            for pack in {r[2] for r in chunk_rows if r[2] is not None}:
+                self.blobs._discard(self.blobs.pack_path(pack))
+            raise
         return [
             Entry(path=logical, digest=digests[i], size=sizes[i])  # type: ignore[arg-type]
             for i, (logical, _local) in enumerate(files)
@@ -360,7 +369,7 @@ class Objects:
                     if pending_hash is not None:
                         pending_hash.result()
                     after = os.fstat(f.fileno())
-                if not _same(before, after) or size != after.st_size:
+                if not _same(before, after) or size != after.st_size or _replaced(path, after):
                     raise FileChanged(f"file {path!r} changed while it was being read; log it again")
                 digest = hashing.format_digest(whole)
                 digests[i] = digest
@@ -557,11 +566,12 @@ class Objects:
             else:
                 loose.append(e)
         for pack, group in packed.items():
-            group.sort(key=lambda e: locs[e.digest][2])
+            group.sort(key=lambda e: locs[e.digest][2] or 0)
             with self.blobs.open_pack(pack) as f:
                 fd = f.fileno() if self.blobs.is_local else None
                 for e in group:
-                    size, _pack, offset = locs[e.digest]
+                    size, _pack, maybe_offset = locs[e.digest]
+                    offset = maybe_offset or 0
                     if fd is not None:
                         data = os.pread(fd, size, offset)
                     else:
@@ -613,15 +623,19 @@ class Objects:
         if not _link_file(self.blobs.loose_path(e.digest), tmp, link_mode):
             return False
         try:
-            h = hashing.new()
-            size = 0
-            with open(tmp, "rb") as f:
-                while data := f.read(BUF):
-                    h.update(data)
-                    size += len(data)
-            if size != e.size or hashing.format_digest(h) != e.digest:
-                raise CorruptBlob(f"blob {e.digest} (for {e.path!r}) is corrupt (its bytes do not match its digest)",
-                                  e.digest)
+            st = os.stat(tmp)
+            if not self._known_good(tmp, st, e.digest):
+                h = hashing.new()
+                size = 0
+                with open(tmp, "rb") as f:
+                    while data := f.read(BUF):
+                        h.update(data)
+                        size += len(data)
+                if size != e.size or hashing.format_digest(h) != e.digest:
+                    raise CorruptBlob(
+                        f"blob {e.digest} (for {e.path!r}) is corrupt (its bytes do not match its digest)", e.digest
+                    )
+                self._remember_good(self.blobs.loose_path(e.digest), st, e.digest)
             os.replace(tmp, dest)
             # renaming a hardlink onto another link of the same file does nothing
             _unlink_quiet(tmp)
@@ -629,6 +643,25 @@ class Objects:
             _unlink_quiet(tmp)
             raise
         return True
+
+    def _known_good(self, path: str, st: os.stat_result, digest: str) -> bool:
+        """True if the store object behind ``path`` was hashed since it last changed.
+
+        A linked file shares its inode with the store's object; the stat
+        cache remembers (inode, size, mtime) of objects that hashed right,
+        so linking the same object again costs a stat, not a read. Bit rot
+        that keeps the mtime goes unseen here; ``localreg verify`` reads all.
+        """
+        row = self.store.db.execute(
+            "SELECT dev, ino, size, mtime_ns, digest FROM stat_cache WHERE path = ?",
+            [self.blobs.loose_path(digest)],
+        ).fetchone()
+        return row is not None and tuple(row) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest)
+
+    def _remember_good(self, path: str, st: os.stat_result, digest: str) -> None:
+        if self.store.readonly or _racy(st, time.time_ns()):
+            return
+        self._record([], [(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest)])
 
     def _locate_many(self, digests: list[str]) -> dict[str, tuple[int, str | None, int | None]]:
         """``{digest: (size, pack, offset)}`` of the single-chunk blobs among ``digests``."""
@@ -729,6 +762,15 @@ def _check_staged(digest: str, size: int, got_digest: str, got: int) -> None:
         raise CorruptBlob(f"blob {digest} is corrupt: its bytes hash to {got_digest}", digest)
 
 
+def _replaced(path: str, st: os.stat_result) -> bool:
+    """True if ``path`` no longer names the file read (replaced by a rename while it was read)."""
+    try:
+        now = os.stat(path)
+    except OSError:
+        return True
+    return (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino)
+
+
 def _stat(path: str) -> os.stat_result:
     try:
         st = os.stat(path)
@@ -782,7 +824,7 @@ class _Hasher:
         self.pool = ThreadPoolExecutor(1) if threaded else None
         self.batch: list[bytes] = []
         self.batch_bytes = 0
-        self.last = None
+        self.last: Any = None
 
     @staticmethod
     def _feed(h, pieces: list[bytes]) -> None:
@@ -796,6 +838,10 @@ class _Hasher:
         self.batch.append(data)
         self.batch_bytes += len(data)
         if self.batch_bytes >= HASH_BATCH:
+            if self.last is not None:
+                # at most one batch waits for the hasher while the next fills: a reader
+                # faster than sha256 must not queue the whole file in memory
+                self.last.result()
             self.last = self.pool.submit(self._feed, self.h, self.batch)
             self.batch, self.batch_bytes = [], 0
 
@@ -848,7 +894,7 @@ class _BackgroundPacker:
         at = self.offset
         self.offset += len(data)
         self.pending.append(data)
-        return self.current.name, at
+        return self.current.name, at  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         if self.error is not None:

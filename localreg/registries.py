@@ -444,6 +444,7 @@ def link(
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [cid, idx, source_id, user, ts, ts],
             ).lastrowid
+            assert lid is not None
             _set_aliases(db, cid, lid, [LATEST, *alias_list])
         _touch_collection(db, cid, ts)
         db.execute("UPDATE registries SET updated_at = ? WHERE id = ?", [ts, reg_id])

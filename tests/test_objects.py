@@ -479,3 +479,25 @@ def test_packs_roll_over_at_their_target_size(store, make_files, monkeypatch):
     assert len(packs) > 5
     for e in entries:
         assert Objects(store).read_bytes(e.digest) == files[e.path]
+
+
+def test_hardlinked_downloads_rehash_only_objects_that_changed(store, make_files, tmp_path):
+    if not store.blobs.is_local:
+        pytest.skip("links need a local blob store")
+    big = os.urandom(2 * PACK_LIMIT)
+    [e] = Objects(store).add_files(_pairs(make_files({"big.bin": big})), whole=True)
+    obj = store.blobs.loose_path(e.digest)
+    old = time.time() - 10
+    os.utime(obj, (old, old))  # written long ago: its stat can be trusted
+    Objects(store).materialize([e], tmp_path / "a", link_mode="hardlink")
+    row = store.db.execute("SELECT digest FROM stat_cache WHERE path = ?", [obj]).fetchone()
+    assert row == (e.digest,)
+    Objects(store).materialize([e], tmp_path / "b", link_mode="hardlink")
+    assert os.stat(tmp_path / "b" / "big.bin").st_ino == os.stat(obj).st_ino
+    # the object changes behind the store's back: its stat changes, so it is hashed again and refused
+    os.chmod(obj, 0o600)
+    with open(obj, "r+b") as f:
+        f.write(b"\x00corrupt")
+    with pytest.raises(CorruptBlob):
+        Objects(store).materialize([e], tmp_path / "c", link_mode="hardlink")
+    assert not (tmp_path / "c" / "big.bin").exists()
