@@ -462,9 +462,9 @@ def test_bad_selections(two_projects, selection, error, message):
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("log"), st.sampled_from(["a", "b"]), st.binary(max_size=6),
-                  st.lists(st.sampled_from(["x", "y", "prod"]), max_size=2), st.sampled_from(["", "desc"])),
+                  st.lists(st.sampled_from(["x", "y", "prod", "latest"]), max_size=2), st.sampled_from(["", "desc"])),
         st.tuples(st.just("link"), st.sampled_from(["a", "b"]), st.integers(0, 5), st.sampled_from(["c1", "c2"]),
-                  st.lists(st.sampled_from(["prod", "stage"]), max_size=2)),
+                  st.lists(st.sampled_from(["prod", "stage", "latest"]), max_size=2)),
         st.tuples(st.just("delete"), st.sampled_from(["a", "b"]), st.integers(0, 5)),
         st.tuples(st.just("unlink"), st.sampled_from(["c1", "c2"]), st.integers(0, 5)),
         st.tuples(st.just("tag"), st.sampled_from(["a", "b"]), st.integers(0, 5), st.sampled_from(["t1", "t 2"])),
