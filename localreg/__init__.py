@@ -60,10 +60,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'localreg' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    if name != "run":
-        globals()[name] = value  # later lookups skip this function
-    return value
+    # not cached in this module: if the submodule is ever reloaded (pytester
+    # does that between in-process runs) every lookup must see its new classes
+    return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:

@@ -575,7 +575,8 @@ def test_fixtures_are_small_and_reproducible(tmp_path):
     (copy / "make_fixtures.py").write_bytes((fixtures / "make_fixtures.py").read_bytes())
     subprocess.run([sys.executable, "-B", str(copy / "make_fixtures.py")], check=True)
     for p in files:
-        if p.parent != Path("."):
+        # sample data is generated; the seed files are written by hand
+        if p.parent != Path(".") and p.parts[0] != "seeds":
             assert (copy / p).read_bytes() == (fixtures / p).read_bytes(), p
 
 

@@ -3,7 +3,8 @@
 Each case runs one operation in a real child process that kills itself
 (SIGKILL, no cleanup of any kind) at a chosen point:
 
-* ``blob-write``: halfway through writing blob bytes (a pack or a loose object);
+* ``blob-write``: halfway through writing blob bytes (a pack or a loose object),
+  for the operations that write blobs (log, import);
 * ``commit-before-N``: inside the N-th transaction, just before its COMMIT
   (for a log, the first transaction records the blobs and the second the
   version: "after blobs, before the commit" is ``commit-before-2``);
@@ -91,13 +92,16 @@ store = Store(os.environ["LOCALREG_HOME"])
         "        return versions.delete(store, v, delete_aliases=True, unlink_links=True)",
         "    if op == 'gc':",
         "        return gc(store, grace=0)",
+        "    if op == 'import':",
+        "        from localreg.bundle import import_bundle",
+        "        return import_bundle(store, os.path.join(src, 'bundle.tar'))",
         "    raise SystemExit('unknown op ' + op)",
         "run_op(store, op, src)",
         "print(json.dumps(count))",
     ]
 )
 
-OPS = ["log", "log-whole", "link", "alias", "delete", "gc"]
+OPS = ["log", "log-whole", "link", "alias", "delete", "gc", "import"]
 
 
 def _prepare(home, src) -> None:
@@ -118,6 +122,17 @@ def _prepare(home, src) -> None:
     store.db.execute("UPDATE chunks SET created_at = 0")  # old enough for any grace period
     assert junk
     store.close()
+    # a bundle from another store, for "import": small files, a chunked file, a link
+    from localreg.bundle import export_bundle
+
+    other = Store(src / "other-home", org="acme")
+    os.makedirs(src / "b" / "deep")
+    (src / "b" / "deep" / "x.txt").write_text("from the other side")
+    (src / "b" / "weights.bin").write_bytes(os.urandom(2 << 20))
+    ov, _ = ingest.log_path(other, str(src / "b"), name="shipped", type="model", project="q", aliases=["rc"])
+    registries.link(other, ov, "acme/wandb-registry-model/shipped", ["prod"])
+    export_bundle(other, ["acme/wandb-registry-model/shipped"], src / "bundle.tar")
+    other.close()
 
 
 def _state(store: Store) -> dict:
@@ -142,7 +157,7 @@ def _points(tmp_path_factory, op) -> list[str]:
     assert done.returncode == 0, done.stderr
     commits = json.loads(done.stdout)["commits"]
     points = [f"commit-{when}-{n}" for n in range(1, commits + 1) for when in ("before", "after")]
-    if op in ("log", "log-whole"):
+    if op in ("log", "log-whole", "import"):
         points.insert(0, "blob-write")
     return points
 
@@ -205,6 +220,11 @@ def _check_atomic(op, point, before, after) -> None:
         assert len(gone) in (0, 2), gone
     elif op == "gc":
         assert after == before
+    elif op == "import":
+        added = set(after) - set(before)
+        assert set(before) <= set(after)
+        # the source version and its link arrive together, or nothing does
+        assert added in (set(), {"tester/q/shipped:v0", "acme/wandb-registry-model/shipped:v0"}), added
 
 
 def _repeat(store, op, src) -> None:
@@ -230,3 +250,9 @@ def _repeat(store, op, src) -> None:
         versions.delete(store, v, delete_aliases=True, unlink_links=True)
     elif op == "gc":
         gc(store, grace=0)
+    elif op == "import":
+        from localreg.bundle import import_bundle
+
+        import_bundle(store, src / "bundle.tar")
+        link = versions.resolve(store, "acme/wandb-registry-model/shipped:prod")
+        assert link.source_qualified_name.endswith("/q/shipped:v0")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from .. import names, registries, runs, versions
-from ..errors import ArtifactStateError, InvalidInput
+from ..errors import ArtifactStateError, InvalidInput, LocalregError
 from ..hashing import clean_metadata
 from ..store import Store, open_store
 from .artifact import Artifact
@@ -219,7 +220,12 @@ def init(entity: str | None = None, project: str | None = None, id: str | None =
     with _lock:
         previous = _active
     if previous is not None:
-        previous.finish()
+        try:
+            previous.finish()
+        except (LocalregError, sqlite3.Error):
+            # the previous run's store is gone (a test's tmp dir, say): it
+            # cannot be marked finished, which must not stop a new run
+            pass
     with _lock:
         _active = run
     return run
