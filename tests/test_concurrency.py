@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from localreg import versions
+from localreg import ingest, versions
 from localreg.fsck import fsck
 from localreg.store import Store
 
@@ -37,7 +37,7 @@ print("done")
 
 READER = r"""
 import json, os, sys, tempfile, time
-from localreg import versions
+from localreg import ingest, versions
 from localreg.objects import Objects, verify_tree
 from localreg.store import Store
 stop, deadline = sys.argv[1], time.time() + float(sys.argv[2])
@@ -149,4 +149,99 @@ def test_two_processes_store_the_same_blob(tmp_path, home):
     big_digest, small_digest = outs[0][0].split()
     assert Objects(store).read_bytes(big_digest) == big.read_bytes()
     assert Objects(store).read_bytes(small_digest) == small.read_bytes()
+    assert fsck(store).ok
+
+
+UI_LOGS = 15
+
+
+def _start_ui(home, tmp_path):
+    import re
+    import threading
+
+    log = open(tmp_path / "ui.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "localreg", "--home", str(home), "ui", "--port", "0", "--no-open"],
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(30)
+    found = re.search(r"at (http://127\.0\.0\.1:\d+/)", first[0] if first else "")
+    if not found:
+        proc.kill()
+        raise AssertionError(f"the UI did not start: {first} {(tmp_path / 'ui.log').read_text()}")
+    return proc, log, found.group(1).rstrip("/")
+
+
+def test_web_ui_links_while_the_cli_logs(tmp_path, home, make_files):
+    """The UI's JSON API links every version the CLI logs, as it lands; nothing is lost or half-made."""
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    import http.cookiejar
+    import urllib.error
+    import urllib.request
+
+    store = Store(home, org="acme")
+    src = make_files({"w.bin": "v0"})
+    ingest.log_path(store, src, name="model", type="model", project="p")
+    proc, log, url = _start_ui(home, tmp_path)
+    try:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        token = json.loads(opener.open(f"{url}/api/session", timeout=30).read())["csrf_token"]
+
+        env = _env(home)
+        script = (
+            "import sys, os\n"
+            "from localreg import ingest\n"
+            "from localreg.store import Store\n"
+            "store = Store(os.environ['LOCALREG_HOME'])\n"
+            "for i in range(1, int(sys.argv[1]) + 1):\n"
+            "    p = os.path.join(sys.argv[2], f'w{i}')\n"
+            "    os.makedirs(p)\n"
+            "    open(os.path.join(p, 'w.bin'), 'w').write(f'v{i}')\n"
+            "    ingest.log_path(store, p, name='model', type='model', project='p')\n"
+        )
+        writer = subprocess.Popen([sys.executable, "-c", script, str(UI_LOGS), str(tmp_path / "w")], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        linked: set[str] = set()
+        errors: list[str] = []
+        deadline = time.time() + 120
+        entity = store.default("entity")
+        while time.time() < deadline and len(linked) < UI_LOGS + 1:
+            for i in range(UI_LOGS + 1):
+                ref = f"{entity}/p/model:v{i}"
+                if ref in linked:
+                    continue
+                body = json.dumps({"source": ref, "target": "acme/wandb-registry-model/live",
+                                   "aliases": ["candidate"]}).encode()
+                req = urllib.request.Request(f"{url}/api/links", data=body, method="POST",
+                                             headers={"Content-Type": "application/json", "X-CSRF-Token": token,
+                                                      "Origin": url})
+                try:
+                    opener.open(req, timeout=30).read()
+                    linked.add(ref)
+                except urllib.error.HTTPError as e:
+                    text = e.read().decode()
+                    if e.code == 404:
+                        continue  # not logged yet
+                    errors.append(f"{e.code} {text}")
+            time.sleep(0.05)
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0 and err == "", err
+        assert errors == []
+        assert len(linked) == UI_LOGS + 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        log.close()
+
+    store = Store(home)
+    sources = versions.list_versions(store, where="c.project_id IS NOT NULL", limit=100).items
+    links = versions.list_versions(store, where="c.registry_id IS NOT NULL", limit=100).items
+    assert [v.index for v in sources] == list(range(UI_LOGS + 1))
+    assert [v.index for v in links] == list(range(UI_LOGS + 1))
+    assert sorted(l.source_id for l in links) == sorted(v.id for v in sources)
+    assert len([l for l in links if "candidate" in l.aliases]) == 1
     assert fsck(store).ok
