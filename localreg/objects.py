@@ -710,13 +710,14 @@ class Staging:
             callback.relative_update(got)
             return
         pw = self.blobs.pack_writer()
+        hasher = _Hasher(size >= HASH_THREAD_MIN)  # sha256 on a second thread while this one writes
         try:
             for piece in pieces:
-                h.update(piece)
+                hasher.update(piece)
                 pw.add(piece)
                 got += len(piece)
                 callback.relative_update(len(piece))
-            _check_staged(digest, size, hashing.format_digest(h), got)
+            _check_staged(digest, size, hasher.digest(), got)
             self._big.append((digest, size, pw.close()))
         except BaseException:
             pw.abort()

@@ -353,6 +353,30 @@ def test_bundle_is_a_plain_tar(source, tmp_path):
         assert done.returncode == 0 and done.stderr == ""
 
 
+@settings(max_examples=200, deadline=None)
+@given(name=st.one_of(st.just("localreg-bundle.json"), st.text("0123456789abcdef", min_size=64, max_size=64).map(
+    lambda h: "blobs/" + h)), size=st.integers(0, 8 ** 11 - 1))
+def test_headers_are_the_bytes_tarfile_writes_and_reads_back(name, size):
+    header = bundle._header(name, size)
+    assert header == bundle._tarfile_header(name, size)
+    ti = tarfile.TarInfo.frombuf(header, "utf-8", "strict")
+    assert (ti.name, ti.size, ti.type) == (name, size, tarfile.REGTYPE)
+    assert bundle._parse_header(header) == (name, tarfile.REGTYPE, size)
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT])
+def test_the_header_parser_agrees_with_tarfile(fmt):
+    for name, size in [("a" * 60 + "/" + "b" * 60, 5), ("blobs/x", 0), ("big", (9 << 30) if fmt == tarfile.GNU_FORMAT else 1)]:
+        ti = tarfile.TarInfo(name)
+        ti.size = size
+        block = ti.tobuf(fmt, "utf-8", "strict")[-512:]
+        assert bundle._parse_header(block)[1:] == (tarfile.REGTYPE, size)
+        if fmt == tarfile.USTAR_FORMAT:
+            assert bundle._parse_header(block)[0] == name
+    with pytest.raises(ValueError, match="bad checksum"):
+        bundle._parse_header(b"x" * 512)
+
+
 def test_sizes_of_8_gib_and_more_use_a_pax_header(tmp_path):
     size = 9 << 30
     header = bundle._header("blobs/" + "a" * 64, size)
@@ -664,7 +688,7 @@ def test_what_is_not_a_bundle(store, tmp_path):
 def test_json_with_duplicate_keys_is_refused(source, store, tmp_path):
     _src, path = source
     items = members(path)
-    raw = items[0][1].replace(b'"format": "localreg-bundle"', b'"format": "localreg-bundle", "format": "x"', 1)
+    raw = items[0][1].replace(b'"format":"localreg-bundle"', b'"format":"localreg-bundle","format":"x"', 1)
     bad = tmp_path / "dup.tar"
     write_tar(bad, [(items[0][0], raw), *items[1:]])
     with pytest.raises(BundleError, match="duplicate key 'format'"):

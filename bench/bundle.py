@@ -1,0 +1,193 @@
+"""Bundle speed: ``localreg export`` / ``import`` against ``tar cf`` / ``tar xf`` of the same data, in one run.
+
+    python bench/bundle.py [--files 10000] [--big-mib 1024] [--repeat 3] [--dir DIR]
+
+Two data sets: one file of --big-mib MiB, and --files files of 4 KiB in 100
+folders. Each is logged into a source store (not timed). Then, each step
+after ``sync`` and as a fresh process, the median of --repeat runs of:
+
+* ``localreg export PROJECT -o B``  vs  ``tar cf T -C DATA .``;
+* ``localreg import B`` into an empty store  vs  ``tar xf T`` into an empty folder.
+
+tar writes into the page cache and returns; localreg fsyncs the bundle it
+writes and every blob it imports before it commits, so the table also gives
+each tar step followed by ``sync``, the fair baseline for durable writes.
+Peak RSS of the localreg process is reported too (bundles stream: memory
+must not grow with the file). Machines are noisy: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from localreg.store import Store
+from localreg.bundle import export_bundle, import_bundle
+op, home, arg, out = sys.argv[1:5]
+store = Store(home)
+if op == "export":
+    report = export_bundle(store, [arg], out)
+    n = report.blobs
+else:
+    report = import_bundle(store, arg)
+    assert report.changed
+    n = report.blobs
+print(json.dumps({"seconds": time.perf_counter() - t0, "blobs": n,
+                  "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+LOG = r"""
+import sys
+from localreg.store import Store
+from localreg import ingest
+home, path, project = sys.argv[1:4]
+ingest.log_path(Store(home, entity="bench"), path, name="data", type="dataset", project=project)
+"""
+
+IDLE = r"""
+import json, resource
+from localreg.store import Store
+from localreg.bundle import export_bundle, import_bundle
+print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def make_small(root: str, n: int) -> None:
+    per = max(1, n // 100)
+    for d in range(100):
+        sub = os.path.join(root, f"d{d:03d}")
+        os.makedirs(sub)
+        for i in range(per):
+            if d * per + i >= n:
+                return
+            with open(os.path.join(sub, f"f{i:05d}.bin"), "wb") as f:
+                f.write(os.urandom(4096))
+
+
+def make_big(root: str, mib: int) -> None:
+    os.makedirs(root)
+    chunk = os.urandom(1 << 20)
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        for i in range(mib):
+            f.write(chunk[i % 7:] + chunk[: i % 7])
+
+
+def settle() -> None:
+    # dirty pages of the previous step slow the next one down on this kind of
+    # disk: flush them so every measured step starts alike
+    subprocess.run(["sync"])
+
+
+def child(code: str, *args: str) -> tuple[float, dict]:
+    """Wall time of a fresh localreg process (interpreter start included, as for tar) and what it printed."""
+    settle()
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{out.stderr}")
+    return wall, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tar(*args: str, then_sync: bool = False) -> tuple[float, float]:
+    """Seconds of ``tar ARGS``, and of the same followed by ``sync``."""
+    settle()
+    t0 = time.perf_counter()
+    subprocess.run(["tar", *args], check=True)
+    plain = time.perf_counter() - t0
+    subprocess.run(["sync"])
+    return plain, time.perf_counter() - t0
+
+
+def drop(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def measure(work: str, data: str, key: str, label: str, repeat: int, rows: list, rss: dict) -> None:
+    project = f"bench/{key}"
+    src = os.path.join(work, f"src-{key}")
+    subprocess.run([sys.executable, "-c", LOG, src, data, key], check=True)
+    exp, cf, cf_sync, imp, xf, xf_sync = [], [], [], [], [], []
+    for r in range(repeat):
+        bundle = os.path.join(work, f"{key}-{r}.bundle")
+        plain = os.path.join(work, f"{key}-{r}.tar")
+        target = os.path.join(work, f"{key}-home{r}")
+        folder = os.path.join(work, f"{key}-x{r}")
+        os.makedirs(folder)
+        # alternate which goes first, so neither always meets the warmer cache
+        steps = [
+            lambda: exp.append(child(CHILD, "export", src, project, bundle)),
+            lambda: (lambda t: (cf.append(t[0]), cf_sync.append(t[1])))(tar("cf", plain, "-C", data, ".")),
+        ]
+        for step in (steps if r % 2 == 0 else steps[::-1]):
+            step()
+        steps = [
+            lambda: imp.append(child(CHILD, "import", target, bundle, "-")),
+            lambda: (lambda t: (xf.append(t[0]), xf_sync.append(t[1])))(tar("xf", plain, "-C", folder)),
+        ]
+        for step in (steps if r % 2 == 0 else steps[::-1]):
+            step()
+        for p in (bundle, plain, target, folder):
+            drop(p)
+    drop(src)
+    e = statistics.median(t for t, _ in exp)
+    i = statistics.median(t for t, _ in imp)
+    c, cs, x, xs = map(statistics.median, (cf, cf_sync, xf, xf_sync))
+    rows.append((f"export {label}", e, "tar cf", c, cs))
+    rows.append((f"import {label}", i, "tar xf", x, xs))
+    rss[f"export {label}"] = max(d["maxrss_kib"] for _, d in exp)
+    rss[f"import {label}"] = max(d["maxrss_kib"] for _, d in imp)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", default=None, help="work folder (default: a temp folder on the same disk as /tmp)")
+    args = ap.parse_args()
+    if not shutil.which("tar"):
+        raise SystemExit("tar is needed for the baseline")
+    work = tempfile.mkdtemp(prefix="localreg-bench-bundle-", dir=args.dir)
+    rows: list[tuple] = []
+    rss: dict[str, int] = {}
+    try:
+        big = os.path.join(work, "big")
+        make_big(big, args.big_mib)
+        measure(work, big, "big", f"one {args.big_mib} MiB file", args.repeat, rows, rss)
+        drop(big)
+        small = os.path.join(work, "small")
+        make_small(small, args.files)
+        measure(work, small, "small", f"{args.files:,} x 4 KiB files", args.repeat, rows, rss)
+        _, idle = child(IDLE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}; "
+          f"median of {args.repeat}, each step a fresh process after sync")
+    print()
+    print("| step | localreg | tar (same run) | ratio | tar, then sync | ratio | target |")
+    print("|---|---|---|---|---|---|---|")
+    for what, ours, tool, base, base_sync in rows:
+        print(f"| {what} | {ours:.2f} s | {tool}: {base:.2f} s | {ours / base:.2f}x | {base_sync:.2f} s | "
+              f"{ours / base_sync:.2f}x | < 1.5x |")
+    print()
+    print(f"peak RSS (idle interpreter with localreg imported: {idle['maxrss_kib'] / 1024:.0f} MiB): " + ", ".join(
+        f"{k} {v / 1024:.0f} MiB" for k, v in rss.items()))
+
+
+if __name__ == "__main__":
+    main()
