@@ -331,6 +331,16 @@ def test_pages_see_what_the_cli_writes_while_running(client, runner, qs_home, ma
     assert re.search(r"v1 latest staging links to tester/quickstart/sample-model:v1", text(client.get(MODEL)))
 
 
+def test_names_and_text_from_the_store_are_escaped(client, store):
+    registries.create_registry(store, "xss", org="local", description='<script>alert("r")</script>')
+    v = versions.resolve(store, "tester/quickstart/sample-model:v0")
+    versions.update(store, v, description="<img src=x onerror=alert(1)>", metadata={"<b>": "<i>x</i>"})
+    for url in ("/", SOURCE, MODEL_LINK):
+        page = client.get(url).text
+        assert "<script>alert" not in page and "<img src=x" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert" in client.get("/").text
+
+
 # -- creating a registry ------------------------------------------------------------------------
 
 

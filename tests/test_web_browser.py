@@ -62,6 +62,16 @@ def browser():
         b.close()
 
 
+def test_a_missing_browser_is_named(monkeypatch):
+    """What the skip (or, with LOCALREG_REQUIRE_BROWSER=1, the failure) says; needs no browser."""
+    import tests.test_web_browser as me
+
+    monkeypatch.setattr(me, "CHROMIUM", "/nonexistent/chromium")
+    reason = me._missing()
+    assert reason in ("Chromium is not installed at /nonexistent/chromium (apt-get install chromium)",
+                      "the playwright package is not installed (pip install -e '.[test]')")
+
+
 def _localreg(*args: str) -> str:
     result = subprocess.run([sys.executable, "-m", "localreg", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -230,6 +230,13 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// typing accepted types means "only these types"
+document.addEventListener("input", (event) => {
+  if (event.target.name !== "artifact_types") return;
+  const only = event.target.form.querySelector('input[name="types_mode"][value="list"]');
+  if (only && event.target.value.trim()) only.checked = true;
+});
+
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") {
     for (const menu of document.querySelectorAll("details.menu[open]")) menu.open = false;
