@@ -83,5 +83,8 @@ def ui(state: State, home: str | None, host: str, port: int, open_browser: bool)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has shut down cleanly, then re-raised Ctrl+C: not an error
     finally:
         sock.close()
+    click.echo("Stopped.")
