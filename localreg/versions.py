@@ -361,7 +361,8 @@ def log_version(
                 [project_id, name, type, ts, ts],
             ).lastrowid
         dup = db.execute(
-            "SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND source_id IS NULL ORDER BY idx DESC LIMIT 1",
+            # "+idx": order without the (collection_id, idx) index, so SQLite looks the digest up
+            "SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND source_id IS NULL ORDER BY +idx DESC LIMIT 1",
             [cid, digest],
         ).fetchone()
         if dup:
