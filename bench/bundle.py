@@ -7,7 +7,8 @@ folders. Each is logged into a source store (not timed). Then, each step
 after ``sync`` and as a fresh process, the median of --repeat runs of:
 
 * ``localreg export PROJECT -o B``  vs  ``tar cf T -C DATA .``;
-* ``localreg import B`` into an empty store  vs  ``tar xf T`` into an empty folder.
+* ``localreg import B`` into an empty store  vs  ``tar xf T`` into an empty folder
+  (both made beforehand).
 
 tar writes into the page cache and returns; localreg fsyncs the bundle it
 writes and every blob it imports before it commits, so the table also gives
@@ -52,6 +53,12 @@ from localreg.store import Store
 from localreg import ingest
 home, path, project = sys.argv[1:4]
 ingest.log_path(Store(home, entity="bench"), path, name="data", type="dataset", project=project)
+"""
+
+MAKE = r"""
+import sys
+from localreg.store import Store
+Store(sys.argv[1])
 """
 
 IDLE = r"""
@@ -127,6 +134,8 @@ def measure(work: str, data: str, key: str, label: str, repeat: int, rows: list,
         target = os.path.join(work, f"{key}-home{r}")
         folder = os.path.join(work, f"{key}-x{r}")
         os.makedirs(folder)
+        # the empty target, as the empty folder for tar: creating a store is not importing
+        subprocess.run([sys.executable, "-c", MAKE, target], check=True)
         # alternate which goes first, so neither always meets the warmer cache
         steps = [
             lambda: exp.append(child(CHILD, "export", src, project, bundle)),

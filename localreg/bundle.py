@@ -1655,12 +1655,14 @@ def import_bundle(
         staging = None if dry_run else Staging(objects)
         callback.set_size(sum(m.size for m in blob_members))
         written = 0
+        staged: set[str] = set()
         try:
             for m in blob_members:
                 digest = hashing.PREFIX + m.name[len(BLOB_DIR):]
                 try:
                     if staging is not None and digest not in plan.present:
                         staging.add(tar.pieces(m), digest, m.size, callback)
+                        staged.add(digest)
                         written += m.size
                     else:
                         _verify_only(tar.pieces(m), digest, m.size, callback)
@@ -1675,14 +1677,17 @@ def import_bundle(
                 # the store may have changed since the plan: decide again under the write lock
                 plan = _plan(store, idx)
                 _raise_conflicts(where, store, plan)
+                gone = set(idx.blobs) - staged - plan.present
+                if gone:
+                    raise BundleError(f"blob {min(gone)} left store {store.home} during the import (a gc running "
+                                      "with a short grace?); nothing was imported: import again", where)
                 staging.publish()
                 try:
                     _apply(store, idx, plan)
                 except sqlite3.IntegrityError as e:
                     raise BundleError(f"bundle {where} does not fit store {store.home} ({e}); "
                                       "nothing was imported", where) from None
-                report = _report(where, False, version, signed_by, idx, plan, plan.lineage,
-                                 len(idx.blobs) - len(plan.present), written)
+                report = _report(where, False, version, signed_by, idx, plan, plan.lineage, len(staged), written)
                 if report.changed:
                     store.event("import", where, versions=len(report.versions), links=len(report.links),
                                 blobs=report.blobs, signed_by=signed_by)

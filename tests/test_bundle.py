@@ -1014,3 +1014,24 @@ def test_any_store_round_trips(tmp_path_factory, logs, link_every):
     assert describe(dst, orgs=("o",)) == describe(src, orgs=("o",))
     export_bundle(dst, ["e/p", *regs], base / "b2.tar")
     assert (base / "b2.tar").read_bytes() == (base / "b.tar").read_bytes()
+
+
+def test_a_blob_that_leaves_the_store_during_the_import_is_caught(source, tmp_path, monkeypatch):
+    """A blob the plan found in the store (so it was not staged) must still be there at the commit."""
+    _src, path = source
+    target = Store(tmp_path / "t")
+    real_plan = bundle._plan
+    calls = []
+
+    def plan(store, idx):
+        p = real_plan(store, idx)
+        calls.append(1)
+        if len(calls) == 1:  # as if the store had held every blob when the import began
+            p.present = set(idx.blobs)
+        return p
+
+    monkeypatch.setattr(bundle, "_plan", plan)
+    before = state(target)
+    with pytest.raises(BundleError, match="left store .* during the import"):
+        import_bundle(target, path)
+    assert state(target) == before
