@@ -18,6 +18,7 @@ never a row that names missing bytes.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -31,11 +32,20 @@ import fsspec
 from fsspec.callbacks import Callback, NoOpCallback
 
 from . import hashing
-from .errors import CorruptBlob, FileChanged, InvalidInput, NotFound, StoreError
+from .errors import CorruptBlob, DiskFull, FileChanged, InvalidInput, NotFound, ReadOnlyStore, StoreError
 
 __all__ = ["BlobStore", "Callback", "NoOpCallback", "PackWriter", "open_url", "url_info"]
 
 BUF = 1 << 20
+# out of space, past the file size limit (RLIMIT_FSIZE), out of quota
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _disk_full(e: BaseException, where: str) -> BaseException:
+    """:class:`DiskFull` for a write that ran out of space, else ``e`` itself."""
+    if isinstance(e, OSError) and not isinstance(e, DiskFull) and e.errno in _FULL:
+        return DiskFull(f"disk full while writing to {where}: {e.strerror or e}; nothing half-written was kept")
+    return e
 
 
 def _fsync_dir(path: str) -> None:
@@ -60,8 +70,9 @@ class Written:
 class BlobStore:
     """Chunks by digest, loose or in packs, at an fsspec URL."""
 
-    def __init__(self, url: str, *, shared: bool = False) -> None:
+    def __init__(self, url: str, *, shared: bool = False, readonly: bool = False) -> None:
         self.url = url
+        self.readonly = readonly
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.root = self.root.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)
@@ -103,8 +114,16 @@ class BlobStore:
             self.fs.makedirs(path, exist_ok=True)
         self._made.add(path)
 
+    def _refuse_if_readonly(self) -> None:
+        if self.readonly:
+            raise ReadOnlyStore(f"blob store {self.url} is opened read-only: cannot write")
+
     def _tmp_path(self, suffix: str = "") -> str:
-        self._mkdir(self._p("tmp"))
+        self._refuse_if_readonly()
+        try:
+            self._mkdir(self._p("tmp"))
+        except OSError as e:
+            raise _disk_full(e, self.url) from None
         return self._p("tmp", f"{os.getpid()}-{secrets.token_hex(8)}{suffix}")
 
     def _commit(self, tmp: str, final: str) -> None:
@@ -170,8 +189,11 @@ class BlobStore:
                 raise CorruptBlob(f"bytes hash to {digest}, expected {expected}", expected)
             self._commit(tmp, self.loose_path(digest))
             return Written(digest, size)
-        except BaseException:
+        except BaseException as e:
             self._discard(tmp)
+            full = _disk_full(e, self.url)
+            if full is not e:
+                raise full from None
             raise
 
     def put_link(self, path: str, src: BinaryIO) -> Written | None:
@@ -299,12 +321,15 @@ class BlobStore:
             yield path, info[0], info[1]
 
     def remove_loose(self, digest: str) -> None:
+        self._refuse_if_readonly()
         self._discard(self.loose_path(digest))
 
     def remove_pack(self, name: str) -> None:
+        self._refuse_if_readonly()
         self._discard(self.pack_path(name))
 
     def remove_path(self, path: str) -> None:
+        self._refuse_if_readonly()
         self._discard(path)
 
     def usage(self) -> int:
@@ -328,33 +353,46 @@ class PackWriter:
         self.tmp = store._tmp_path(".pack")
         self.offset = 0
         self.count = 0
-        if store.is_local:
-            self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
-            os.chmod(self.tmp, store.file_mode)
-        else:
-            self._f = store.fs.open(self.tmp, "wb")
+        try:
+            if store.is_local:
+                self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
+                os.chmod(self.tmp, store.file_mode)
+            else:
+                self._f = store.fs.open(self.tmp, "wb")
+        except OSError as e:
+            store._discard(self.tmp)
+            raise _disk_full(e, store.url) from None
 
     def add(self, data: bytes | memoryview) -> int:
-        """Append ``data``; return its offset in the pack."""
+        """Append ``data``; return its offset in the pack. Raises :class:`DiskFull` when out of space."""
         at = self.offset
-        self._f.write(data)
+        try:
+            self._f.write(data)
+        except OSError as e:
+            raise _disk_full(e, self.store.url) from None
         self.offset += len(data)
         self.count += 1
         return at
 
     def add_many(self, pieces: list) -> None:
         """Append several chunks back to back (one ``writelines``, no joining copy)."""
-        self._f.writelines(pieces)
+        try:
+            self._f.writelines(pieces)
+        except OSError as e:
+            raise _disk_full(e, self.store.url) from None
         self.offset += sum(len(p) for p in pieces)
         self.count += len(pieces)
 
     def close(self) -> str | None:
         """Make the pack durable under its final name; None if it is empty."""
         f = self._f
-        if self.store.is_local:
-            f.flush()
-            os.fsync(f.fileno())
-        f.close()
+        try:
+            if self.store.is_local:
+                f.flush()
+                os.fsync(f.fileno())
+            f.close()
+        except OSError as e:
+            raise _disk_full(e, self.store.url) from None
         if self.count == 0:
             self.store._discard(self.tmp)
             return None
@@ -362,8 +400,11 @@ class PackWriter:
         return self.name
 
     def abort(self) -> None:
+        """Drop the pack; never raises for the write error that made the caller abort."""
         try:
-            self._f.close()
+            self._f.close()  # flushes what is buffered: fails again on a full disk
+        except OSError:
+            pass
         finally:
             self.store._discard(self.tmp)
 

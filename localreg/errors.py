@@ -77,6 +77,10 @@ class IncompatibleStore(StoreError):
     """The store was written by a newer localreg."""
 
 
+class DiskFull(StoreError):
+    """The disk (or a quota, or a file size limit) ran out while writing; nothing half-written was kept."""
+
+
 class CorruptBlob(LocalregError, OSError):
     """Stored bytes do not match their digest, or are missing."""
 
@@ -109,3 +113,7 @@ class PermissionDenied(LocalregError, PermissionError):
 
     def __str__(self) -> str:  # PermissionError would format errno-style otherwise
         return str(self.args[0]) if self.args else ""
+
+
+class LocalregWarning(UserWarning):
+    """Something works but is risky, e.g. a store on a network filesystem where SQLite locking is unsafe."""

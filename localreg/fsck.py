@@ -141,6 +141,8 @@ def fsck(store: "Store", repair: bool = False) -> FsckReport:
     to fill ``unrepaired``. Raises :class:`~localreg.errors.ReadOnlyStore`
     if a repair is asked of a read-only store.
     """
+    if repair:
+        store.check_writable()
     report = _check(store)
     if repair:
         report.repair = True

@@ -103,6 +103,8 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
     """
     if not isinstance(grace, (int, float)) or grace < 0:
         raise InvalidInput(f"grace must be a duration of 0 seconds or more, not {grace!r}")
+    if not dry_run:
+        store.check_writable()  # even when there is nothing to remove: say so up front
     report = GCReport(dry_run=dry_run)
     gone = expired(store)
     if not dry_run:

@@ -61,6 +61,15 @@ def manifest_digest(entries: Iterable[tuple[str, str]]) -> str:
     return format_digest(h)
 
 
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message: cut short, and never failing (an int of 5000 digits cannot be printed)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _clean(value: Any, where: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise InvalidMetadata(f"{where}: nested deeper than {MAX_DEPTH} levels")
@@ -83,7 +92,7 @@ def _clean(value: Any, where: str, depth: int) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidMetadata(
-                    f"{where}: keys must be strings, got {type(k).__name__} {k!r}"
+                    f"{where}: keys must be strings, got {type(k).__name__} {short_repr(k)}"
                 )
             out[_text(k, where)] = _clean(v, f"{where}.{k}", depth + 1)
         return out

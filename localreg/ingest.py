@@ -64,6 +64,8 @@ def collect_dir(root: str | os.PathLike, prefix: str | None = None) -> list[tupl
                     if os.path.isdir(target):
                         walk(d.path, rel)
                         continue
+                    if not os.path.isfile(target):
+                        raise InvalidInput(f"{d.path!r} links to {target!r}, which is not a regular file (device, socket or pipe)")
                 elif d.is_dir(follow_symlinks=False):
                     walk(d.path, rel)
                     continue

@@ -30,8 +30,23 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
 _VERSION_RE = re.compile(r"^v(0|[1-9][0-9]*)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SAFE_PART = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.+=@,-][A-Za-z0-9_.+=@, -]*"
+_SAFE_PART = r"(?!\.\.?(?:/|$))[A-Za-z0-9_.+=@,-][A-Za-z0-9_.+=@, -]{0,254}"
 _SAFE_PATH = re.compile(rf"{_SAFE_PART}(?:/{_SAFE_PART})*")
+# right-to-left and isolate controls make a listed name read as another ("txt.exe" shown as "exe.txt")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+MAX_PART_BYTES = 255  # NAME_MAX of common filesystems: a longer part could not be downloaded
+
+
+def check_utf8(value: str, what: str) -> str:
+    """Return ``value`` if it can be stored as UTF-8 (no lone surrogates, as from undecodable file names)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidName(
+                f"invalid {what} {value!r}: not valid Unicode (lone surrogates, e.g. from undecodable bytes)", value
+            ) from None
+    return value
 
 
 def _check_str(value: object, what: str) -> str:
@@ -41,7 +56,7 @@ def _check_str(value: object, what: str) -> str:
         raise InvalidName(f"{what} must not be empty", value)
     if len(value) > MAX_NAME:
         raise InvalidName(f"{what} {value[:40]!r}... is longer than {MAX_NAME} characters", value)
-    return value
+    return check_utf8(value, what)
 
 
 def check_name(value: object, what: str = "artifact name") -> str:
@@ -133,8 +148,10 @@ def check_logical_path(value: object) -> str:
     """Return the normalized logical path of a manifest entry.
 
     A logical path is relative, uses ``/`` between parts, and has no empty,
-    ``.`` or ``..`` parts, no backslash, no NUL or other control character.
-    It is normalized to Unicode NFC so that one name has one spelling.
+    ``.`` or ``..`` parts, no backslash, no NUL or other control character,
+    no right-to-left or isolate control, no lone surrogate, and no part
+    longer than 255 bytes (it could not be downloaded). It is normalized
+    to Unicode NFC so that one name has one spelling.
     """
     if isinstance(value, str) and _SAFE_PATH.fullmatch(value) and len(value) <= 1024:
         return value  # the common case: plain ASCII parts, none of them '.' or '..'
@@ -146,6 +163,9 @@ def check_logical_path(value: object) -> str:
         raise InvalidName(f"invalid file path {value!r}: control characters (NUL included) are not allowed", value)
     if "\\" in value:
         raise InvalidName(f"invalid file path {value!r}: use '/' between parts, not '\\'", value)
+    check_utf8(value, "file path")
+    if _BIDI.search(value):
+        raise InvalidName(f"invalid file path {value!r}: right-to-left and isolate controls are not allowed", value)
     if value.startswith("/") or (len(value) > 1 and value[1] == ":"):
         raise InvalidName(f"invalid file path {value!r}: must be relative, not absolute", value)
     value = unicodedata.normalize("NFC", value)
@@ -157,6 +177,11 @@ def check_logical_path(value: object) -> str:
             )
     if len(value.encode("utf-8")) > 4096:
         raise InvalidName(f"invalid file path {value[:40]!r}...: longer than 4096 bytes", value)
+    for part in parts:
+        if len(part) * 4 > MAX_PART_BYTES and len(part.encode("utf-8")) > MAX_PART_BYTES:
+            raise InvalidName(
+                f"invalid file path {value[:60]!r}...: a part is longer than {MAX_PART_BYTES} bytes", value
+            )
     return value
 
 

@@ -346,7 +346,10 @@ class Objects:
                         # still be on their way to the pack writer
                         buf = bytearray(len(carry) + CDC_BATCH)
                         buf[: len(carry)] = carry
-                        n = f.readinto(memoryview(buf)[len(carry):])
+                        try:
+                            n = f.readinto(memoryview(buf)[len(carry):])
+                        except OSError as e:
+                            raise InvalidInput(f"cannot read {path!r}: {e.strerror or e}") from None
                         eof = not n
                         if n < CDC_BATCH:
                             del buf[len(carry) + n:]
@@ -807,12 +810,15 @@ def _read_small(path: str) -> tuple[bytes | None, str | None, os.stat_result]:
             raise InvalidInput(f"{path!r} is not a regular file")
         if st0.st_size >= PACK_LIMIT:
             return None, None, st0
-        data = os.read(fd, st0.st_size + 1)
-        while len(data) < st0.st_size:
-            more = os.read(fd, st0.st_size + 1 - len(data))
-            if not more:
-                break
-            data += more
+        try:
+            data = os.read(fd, st0.st_size + 1)
+            while len(data) < st0.st_size:
+                more = os.read(fd, st0.st_size + 1 - len(data))
+                if not more:
+                    break
+                data += more
+        except OSError as e:  # EIO and the like: a file that cannot be read (/proc/self/mem, a failing disk)
+            raise InvalidInput(f"cannot read {path!r}: {e.strerror or e}") from None
         st = os.fstat(fd)
     finally:
         os.close(fd)

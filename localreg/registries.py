@@ -302,7 +302,7 @@ def list_collections(
     fsql, fparams = compile_filter(filter, COLLECTION_FIELDS)
     col, desc = parse_order(order, COLLECTION_ORDER, "+name")
     w, p, ordering = keyset(f"({where}) AND ({fsql})", [*params, *fparams], col, desc, cursor, id_col="c.id")
-    rows = store.db.execute(f"{_COLL_SELECT} WHERE {w} ORDER BY {ordering} LIMIT {int(limit) + 1}", p).fetchall()
+    rows = store.db.execute(f"{_COLL_SELECT} WHERE {w} ORDER BY {ordering} LIMIT {min(int(limit), 2**62) + 1}", p).fetchall()
     items = [_collection(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and items:

@@ -1,7 +1,11 @@
 """Store: one home folder = a SQLite database + a blob store.
 
 Opening a store creates the home (0700) and ``localreg.db`` when missing,
-switches SQLite to WAL and applies pending schema migrations. Every public
+switches SQLite to WAL and applies pending schema migrations.
+``Store(readonly=True)`` (or ``$LOCALREG_READONLY=1``) opens an existing
+store for browsing and downloading only; a home on a network filesystem
+(NFS, SMB, sshfs, ...) opens with a :class:`~localreg.errors.LocalregWarning`,
+since SQLite's locking is unsafe there. Every public
 write verb runs inside :meth:`Store.transaction`, a ``BEGIN IMMEDIATE``
 transaction (nested calls become savepoints), so writers serialize on the
 database lock instead of failing halfway, and a version becomes visible
@@ -20,6 +24,7 @@ import re
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,13 +35,14 @@ from .blobs import BlobStore
 from .errors import (
     IncompatibleStore,
     InvalidInput,
+    LocalregWarning,
     NotFound,
     PermissionDenied,
     ReadOnlyStore,
     StoreBusy,
     StoreError,
 )
-from .paths import DB_NAME, resolve_home
+from .paths import DB_NAME, network_filesystem, resolve_home
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -72,6 +78,15 @@ def _entity_from_user(user: str) -> str:
     return cleaned[: names.MAX_NAME]
 
 
+def readonly_from_env() -> bool:
+    """True when ``$LOCALREG_READONLY`` asks for read-only stores (``1``, ``true``, ``yes``)."""
+    return os.environ.get("LOCALREG_READONLY", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
 def _is_busy(e: BaseException) -> bool:
     return isinstance(e, sqlite3.OperationalError) and (
         "locked" in str(e) or "busy" in str(e)
@@ -84,6 +99,14 @@ class Store:
     ``blob_url`` is honoured only when the store is created; afterwards the
     URL recorded in the database is used. ``org``, ``entity`` and
     ``project`` likewise set the defaults written at creation.
+
+    ``readonly=True`` (default: ``$LOCALREG_READONLY``) opens an existing
+    store with SQLite's ``mode=ro`` (and ``immutable=1`` when the home
+    folder cannot be written): listing, resolving and downloading work,
+    every write raises :class:`ReadOnlyStore` saying why. A store whose
+    files cannot be written is opened read-only anyway. Raises
+    :class:`StoreError` for a database that cannot be read,
+    :class:`IncompatibleStore` for one written by a newer localreg.
     """
 
     def __init__(
@@ -96,28 +119,51 @@ class Store:
         project: str | None = None,
         create: bool = True,
         shared_group: str | None = None,
+        readonly: bool | None = None,
     ) -> None:
         self.home = resolve_home(home)
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         self._lock = threading.Lock()
-        self.readonly = False
+        self.readonly = readonly_from_env() if readonly is None else bool(readonly)
+        self.readonly_reason = (
+            ("opened with readonly=True" if readonly else "opened with $LOCALREG_READONLY set") if self.readonly else ""
+        )
+        self.immutable = False
         if not self.db_path.exists():
+            if self.readonly:
+                raise NotFound(f"no localreg store at {self.home} (opened read-only, so none is created)",
+                               str(self.home))
             if not create:
                 raise NotFound(f"no localreg store at {self.home}", str(self.home))
             _check_creation_args(blob_url, org, entity, project)
             gid = _group_id(shared_group) if shared_group is not None else None
             self._create_home(gid)
-        elif not os.access(self.home, os.W_OK) or not os.access(self.db_path, os.W_OK):
+        elif not _writable(self.home) or not _writable(self.db_path):
             self.readonly = True
-        self._check_and_upgrade()
-        info = self.info()
-        if "blob_url" not in info:
-            self._initialize(blob_url, org, entity, project)
+            self.readonly_reason = self.readonly_reason or f"no write permission on {self.home}"
+        if self.readonly and not _writable(self.home):
+            # SQLite cannot make the -shm file WAL readers need: read the file as it is, without locks
+            self.immutable = True
+        fstype = network_filesystem(self.home)
+        if fstype is not None:
+            warnings.warn(LocalregWarning(
+                f"store {self.home} is on a network filesystem ({fstype}): SQLite's file locking is unreliable "
+                "there, so writers on different machines can corrupt the database; keep the home on a local "
+                "disk (the blobs may live elsewhere, see blob_url)"), stacklevel=2)
+        try:
+            self._check_and_upgrade()
             info = self.info()
+            if "blob_url" not in info:
+                self._initialize(blob_url, org, entity, project)
+                info = self.info()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise self._translate(e) from None
         self.blob_url = info["blob_url"]
         self.shared_group = info.get("shared_group")
-        self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None)
+        self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None,
+                               readonly=self.readonly)
         self._defaults = {
             "org": info.get("default_org", DEFAULT_ORG),
             "entity": info.get("default_entity", _entity_from_user(current_user())),
@@ -200,7 +246,7 @@ class Store:
         """This thread's connection (SQLite connections are not shared between threads)."""
         d = getattr(self._local, "db", None)
         if d is None:
-            d = dbmod.connect(self.db_path, readonly=self.readonly)
+            d = dbmod.connect(self.db_path, readonly=self.readonly, immutable=self.immutable)
             d.conn.create_function("regexp", 2, _regexp, deterministic=True)
             self._local.db = d
         return d
@@ -214,8 +260,17 @@ class Store:
     def info(self) -> dict[str, str]:
         try:
             return {r[0]: r[1] for r in self.db.execute("SELECT key, value FROM store_info")}
-        except sqlite3.OperationalError:
-            return {}
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return {}
+            raise self._translate(e) from None
+        except sqlite3.DatabaseError as e:
+            raise self._translate(e) from None
+
+    def check_writable(self) -> None:
+        """Raise :class:`ReadOnlyStore`, saying why, if this store was opened read-only."""
+        if self.readonly:
+            raise ReadOnlyStore(f"store {self.home} is read-only ({self.readonly_reason}): cannot write")
 
     # -- transactions ---------------------------------------------------------
     @contextlib.contextmanager
@@ -226,8 +281,7 @@ class Store:
             with db.atomic():
                 yield db
             return
-        if self.readonly:
-            raise ReadOnlyStore(f"store {self.home} is read-only: cannot write")
+        self.check_writable()
         for attempt in range(BUSY_RETRIES):
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -245,6 +299,8 @@ class Store:
                 db.conn.rollback()
             if isinstance(e, PermissionDenied):
                 self.log_denial(e)
+            if isinstance(e, (sqlite3.DatabaseError, UnicodeEncodeError)):
+                raise self._translate(e) from None
             raise
         self._commit(db)
 
@@ -272,25 +328,48 @@ class Store:
         if db.conn.in_transaction:
             yield db
             return
-        db.execute("BEGIN")
+        try:
+            db.execute("BEGIN")
+        except sqlite3.DatabaseError as e:
+            raise self._translate(e) from None
         try:
             yield db
         except PermissionDenied as e:
-            if db.conn.in_transaction:
-                db.execute("COMMIT")
+            self._end_read(db)
             self.log_denial(e)
             raise
-        finally:
-            if db.conn.in_transaction:
-                db.execute("COMMIT")
+        except (sqlite3.DatabaseError, UnicodeEncodeError) as e:
+            self._end_read(db, quiet=True)
+            raise self._translate(e) from None
+        except BaseException:
+            self._end_read(db, quiet=True)
+            raise
+        self._end_read(db)
 
-    def _translate(self, e: sqlite3.Error) -> Exception:
+    def _end_read(self, db: Database, quiet: bool = False) -> None:
+        """End a read transaction; ``quiet`` when another error is already on its way."""
+        if not db.conn.in_transaction:
+            return
+        try:
+            db.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                db.conn.rollback()
+            if not quiet:
+                raise self._translate(e) from None
+
+    def _translate(self, e: BaseException) -> Exception:
+        """The localreg error for an error SQLite raised, naming the database file."""
+        if isinstance(e, UnicodeEncodeError):  # a str with lone surrogates cannot be stored
+            return InvalidInput(f"text {e.object[e.start:e.end]!r} is not valid Unicode (lone surrogates)")
+        if isinstance(e, StoreError):
+            return e
         msg = str(e)
+        if _is_busy(e):
+            return StoreBusy(f"store {self.home} stayed locked by other writers: {msg}")
         if "readonly" in msg or "read-only" in msg:
             return ReadOnlyStore(f"store {self.home} is read-only: {msg}")
-        if "disk" in msg and "full" in msg:
-            return StoreError(f"disk full while writing to {self.home}: {msg}")
-        return StoreError(f"database error in {self.home}: {msg}")
+        return dbmod.broken(e, self.db_path) or StoreError(f"database error in {self.db_path}: {msg}")
 
     def log_denial(self, e: PermissionDenied) -> None:
         """Record a refused action in the audit log (its own transaction; the change itself was rolled back)."""
@@ -430,14 +509,15 @@ def _regexp(pattern: str, value: Any) -> bool:
     return rx.search(str(value)) is not None
 
 
-_STORES: dict[tuple[str, str], Store] = {}
+_STORES: dict[tuple[str, ...], Store] = {}
 _STORES_LOCK = threading.Lock()
 
 
 def open_store(home: str | os.PathLike | None = None, **kwargs: Any) -> Store:
     """A cached :class:`Store` for ``home`` (resolved as :func:`resolve_home` does)."""
     path = resolve_home(home)
-    key = (str(path), str(os.getpid()))
+    ro = kwargs.get("readonly")
+    key = (str(path), str(os.getpid()), str(readonly_from_env() if ro is None else bool(ro)))
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None or not store.db_path.exists():

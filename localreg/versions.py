@@ -159,7 +159,7 @@ def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v
     """Versions matching a SQL condition over ``v`` (versions) and ``c`` (collections)."""
     sql = f"{_SELECT} WHERE {where} ORDER BY {order}"
     if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+        sql += f" LIMIT {min(int(limit), 2**62)}"  # past SQLite's 64-bit integers it is "all" anyway
     with store.snapshot() as db:
         rows = db.execute(sql, list(params)).fetchall()
         if not rows:
@@ -212,6 +212,10 @@ def entries(store: "Store", version: Version | int) -> list[Entry]:
 
 
 def entry(store: "Store", version: Version, path: str) -> Entry:
+    try:
+        path = names.check_logical_path(path)  # stored paths are NFC: find an NFD spelling too
+    except InvalidName:
+        raise NotFound(f"file {path!r} not found in artifact {version.qualified_name}", path) from None
     r = store.db.execute(
         "SELECT path, digest, size, ref FROM entries WHERE version_id = ? AND path = ?", [version.data_id, path]
     ).fetchone()
@@ -271,7 +275,8 @@ def resolve(store: "Store", ref: str | names.Ref, *, entity: str | None = None,
     with store.snapshot():
         cid, ctype, where = collection_id(store, parsed, entity=entity, project=project, org=org)
         if names.is_version(alias):
-            found = load(store, "v.collection_id = ? AND v.idx = ?", [cid, int(alias[1:])])
+            idx = int(alias[1:])  # beyond SQLite's 64-bit integers no version can exist
+            found = load(store, "v.collection_id = ? AND v.idx = ?", [cid, idx]) if idx < 2**63 else []
         else:
             found = load(
                 store,
@@ -295,6 +300,40 @@ def _set_aliases(db, collection_id: int, version_id: int, aliases: Iterable[str]
             "ON CONFLICT (collection_id, alias) DO UPDATE SET version_id = excluded.version_id",
             [collection_id, alias, version_id],
         )
+
+
+def _check_description(description: object) -> None:
+    if description is not None:
+        if not isinstance(description, str):
+            raise InvalidInput(f"description must be a string, not {description.__class__.__name__}")
+        try:
+            names.check_utf8(description, "description")
+        except InvalidName as e:
+            raise InvalidInput(str(e)) from None
+
+
+def _check_entries(entries: Sequence[Entry]) -> list[Entry]:
+    """Entries with NFC paths; refuse bad or repeated paths, a path that is also a folder, bad digests."""
+    out: list[Entry] = []
+    seen: set[str] = set()
+    for e in entries:
+        path = names.check_logical_path(e.path)
+        if path != e.path:
+            e = Entry(path, e.digest, e.size, e.ref)
+        if path in seen:
+            raise InvalidInput(f"file path {path!r} appears twice in the manifest")
+        seen.add(path)
+        if not hashing.is_digest(e.digest):
+            raise InvalidInput(f"entry {path!r} has an invalid digest {e.digest!r}")
+        out.append(e)
+    for path in seen:
+        head, sep, _ = path.rpartition("/")
+        while sep:
+            if head in seen:
+                # a download could not make both a file and a folder of one name
+                raise InvalidInput(f"file path {head!r} is also the folder of {path!r} in the manifest")
+            head, sep, _ = head.rpartition("/")
+    return out
 
 
 def _touch_collection(db, collection_id: int, ts: str) -> None:
@@ -328,18 +367,10 @@ def log_version(
     alias_list = names.check_aliases(aliases)
     tag_list = names.check_tags(tags)
     meta = hashing.clean_metadata(metadata)
-    if description is not None and not isinstance(description, str):
-        raise InvalidInput(f"description must be a string, not {description.__class__.__name__}")
+    _check_description(description)
     ent = names.check_name(store.default("entity", entity), "entity name")
     proj = names.check_name(store.default("project", project), "project name")
-    seen: set[str] = set()
-    for e in entries:
-        names.check_logical_path(e.path)
-        if e.path in seen:
-            raise InvalidInput(f"file path {e.path!r} appears twice in the manifest")
-        seen.add(e.path)
-        if not hashing.is_digest(e.digest):
-            raise InvalidInput(f"entry {e.path!r} has an invalid digest {e.digest!r}")
+    entries = _check_entries(entries)
     digest = hashing.manifest_digest((e.path, e.digest) for e in entries)
     ts = now()
     ttl = _expires_at(ts, ttl_seconds) if ttl_seconds is not None else None
@@ -478,8 +509,7 @@ def update(store: "Store", version: Version, *, description: str | None = None,
     """Edit description, metadata or ttl (on a link these belong to its source)."""
     sets: dict[str, Any] = {}
     if description is not None:
-        if not isinstance(description, str):
-            raise InvalidInput(f"description must be a string, not {type(description).__name__}")
+        _check_description(description)
         sets["description"] = description
     if metadata is not None:
         sets["metadata"] = hashing.canonical_json(hashing.clean_metadata(metadata))
@@ -607,7 +637,13 @@ def encode_cursor(value: Any, id_: int) -> str:
 def decode_cursor(cursor: str) -> tuple[Any, int]:
     try:
         value, id_ = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return value, int(id_)
+        if not isinstance(value, (str, int, float)) or isinstance(id_, bool) or not isinstance(id_, int):
+            raise ValueError(value)  # a hand-made cursor: nothing this store gave out
+        if isinstance(value, str):
+            names.check_utf8(value, "cursor")
+        if not -(2**63) <= id_ < 2**63 or (isinstance(value, int) and not -(2**63) <= value < 2**63):
+            raise ValueError(id_)
+        return value, id_
     except Exception:
         raise InvalidInput(f"invalid cursor {cursor!r}") from None
 

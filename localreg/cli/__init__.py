@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import click
 
 from .. import catalog, ingest, names, registries, runs, versions
 from ..blobs import Callback
-from ..errors import AlreadyExists, LocalregError, NotFound, VerificationError
+from ..errors import AlreadyExists, LocalregError, LocalregWarning, NotFound, VerificationError
 from ..objects import LINK_MODES, Objects, verify_tree
 from ..store import Store, __version__
 
@@ -46,9 +47,23 @@ def _one_line(message: str) -> str:
 
 
 class LocalregGroup(click.Group):
-    """A click group that reports library errors as ``Error: ...`` and exit code 1."""
+    """A click group that reports library errors as ``Error: ...`` and exit code 1
+    (and library warnings, such as a home on a network filesystem, as ``Warning: ...``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        with warnings.catch_warnings():  # restores showwarning when the command ends
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None) -> None:
+                if issubclass(category, LocalregWarning):
+                    click.echo(f"Warning: {_one_line(str(message))}", err=True)
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LocalregError as e:
@@ -59,6 +74,16 @@ class LocalregGroup(click.Group):
             # an unwritable --root, a full disk: the user's environment, never a traceback
             where = f": {e.filename}" if e.filename else ""
             raise click.ClickException(_one_line(f"{e.strerror or e}{where}")) from None
+        except Exception as e:
+            # a database the library did not get to translate (corrupt, truncated, on a full disk);
+            # sqlite3 is not imported here: if it never loaded, this cannot be one of its errors
+            sqlite3 = sys.modules.get("sqlite3")
+            if sqlite3 is None or not isinstance(e, sqlite3.DatabaseError):
+                raise
+            state = ctx.obj
+            store = getattr(state, "_store", None)
+            where = store.db_path if store is not None else getattr(state, "home", None) or "the store"
+            raise click.ClickException(_one_line(f"cannot use the database {where}: {e}")) from None
 
 
 # -- shared state ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import StoreError
+from ..errors import DiskFull, StoreError
 
 if TYPE_CHECKING:  # sqlite-utils (and numpy, which it pulls in) load on first connection
     from sqlite_utils import Database, Migrations
@@ -183,20 +183,25 @@ KNOWN_MIGRATIONS = [fn.__name__ for fn in _STEPS]
 SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
 
 
-def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> "Database":
+def connect(path: Path, *, readonly: bool = False, immutable: bool = False, timeout: float = 30.0) -> "Database":
     """Open ``path`` as a sqlite-utils Database in autocommit mode with WAL.
 
     Transactions are begun explicitly by the store (``BEGIN IMMEDIATE`` for
     writes), so the sqlite3 module must not begin them on its own.
+    ``readonly`` opens with ``mode=ro``; ``immutable`` (for a folder that
+    cannot be written, where SQLite could not make its -shm file) also
+    tells SQLite that nothing changes the file, so it takes no locks.
     """
-    if readonly:
-        uri = f"file:{path}?mode=ro"
+    if readonly or immutable:
+        from urllib.parse import quote
+
+        uri = f"file:{quote(str(path), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
     else:
         conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
-        if not readonly:
+        if not (readonly or immutable):
             mode = _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             if mode.lower() != "wal":
                 raise StoreError(f"could not switch {path} to WAL mode (got {mode!r})")
@@ -204,10 +209,89 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> "Da
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as e:
         conn.close()
-        raise StoreError(f"cannot open database {path}: {e}") from None
-    from sqlite_utils import Database
+        raise broken(e, path) or StoreError(f"cannot open database {path}: {e}") from None
+    return _database_class()(conn, path)
 
-    return Database(conn)
+
+# primary result codes that mean the file itself is unusable: never worth a retry
+_CORRUPT, _NOTADB, _IOERR, _FULL = 11, 26, 10, 13
+
+
+def broken(e: BaseException, path: Path | str) -> StoreError | None:
+    """A :class:`StoreError` naming ``path`` if ``e`` says the database file is corrupt, unreadable or full."""
+    if not isinstance(e, sqlite3.DatabaseError):
+        return None
+    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+
+    primary = code & 0xFF if code is not None else None
+    msg = str(e)
+    if primary == _FULL or "database or disk is full" in msg or (
+        (primary == _IOERR or "disk I/O error" in msg) and _out_of_space(path)
+    ):
+        return DiskFull(f"disk full while writing to {path}: {msg}; the change was not made")
+    if primary in (_CORRUPT, _NOTADB) or "malformed" in msg or "not a database" in msg:
+        return StoreError(f"{path} is corrupt or not a localreg database ({msg}); restore it from a backup")
+    if primary == _IOERR or "disk I/O error" in msg:
+        return StoreError(f"cannot read or write {path}: {msg}")
+    return None
+
+
+def _out_of_space(path: Path | str) -> bool:
+    """Whether a failed write to ``path`` is best explained by a full disk or a reached file size limit.
+
+    SQLite reports ENOSPC as "database or disk is full" but other write
+    failures (EFBIG past ``RLIMIT_FSIZE``, EDQUOT) only as "disk I/O error".
+    """
+    import os
+    import shutil
+
+    folder = os.path.dirname(os.fspath(path)) or "."
+    try:
+        if shutil.disk_usage(folder).free < (1 << 20):
+            return True
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return False
+    if soft == resource.RLIM_INFINITY:
+        return False
+    for suffix in ("", "-wal", "-journal"):
+        try:
+            if os.path.getsize(f"{os.fspath(path)}{suffix}") >= soft - (64 << 10):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+_DATABASE: type | None = None
+
+
+def _database_class() -> type:
+    """sqlite-utils' Database, whose ``execute`` names the file when it is corrupt or full."""
+    global _DATABASE
+    if _DATABASE is None:
+        from sqlite_utils import Database
+
+        class LocalregDatabase(Database):
+            def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+                super().__init__(conn)
+                self.db_path = path
+
+            def execute(self, sql, parameters=None):  # type: ignore[override]
+                try:
+                    return super().execute(sql, parameters)
+                except sqlite3.DatabaseError as e:
+                    err = broken(e, self.db_path)
+                    if err is None:
+                        raise  # busy, constraint and the like: callers decide
+                    raise err from None
+
+        _DATABASE = LocalregDatabase
+    return _DATABASE
 
 
 def _retry_busy(fn, attempts: int = 50):
