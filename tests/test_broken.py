@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -42,7 +41,6 @@ from localreg.errors import (
     FileChanged,
     IncompatibleStore,
     InvalidInput,
-    LocalregError,
     LocalregWarning,
     NotFound,
     ReadOnlyStore,
@@ -734,3 +732,16 @@ def test_the_cli_prints_the_network_warning_as_one_line(tmp_path, monkeypatch, r
         f"Warning: store {home} is on a network filesystem (nfs4): SQLite's file locking is unreliable there, so "
         "writers on different machines can corrupt the database; keep the home on a local disk (the blobs may "
         "live elsewhere, see blob_url)"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux /proc")
+def test_a_file_that_cannot_be_read_is_refused_clearly(store, make_files):
+    """Root reads every file whatever its mode, so use one the kernel refuses: /proc/self/mem fails with EIO."""
+    before = state(store)
+    with pytest.raises(InvalidInput, match="cannot read '/proc/self/mem': Input/output error"):
+        wandb.Artifact("data", "dataset").add_file("/proc/self/mem")
+    root = make_files({"ok.txt": "ok"})
+    os.symlink("/proc/self/mem", os.path.join(root, "mem"))  # outside the folder: refused before any read
+    with pytest.raises(InvalidInput, match="points outside"):
+        ingest.log_path(store, root, name="data", type="dataset")
+    assert state(store) == before
