@@ -311,12 +311,7 @@ class Objects:
         try:
             for i in todo:
                 path = abspaths[i]
-                try:
-                    f = open(path, "rb", buffering=0)
-                except FileNotFoundError:
-                    raise NotFound(f"file {path!r} disappeared while logging") from None
-                except PermissionError:
-                    raise InvalidInput(f"cannot read {path!r}: permission denied") from None
+                f = _open_source(path)
                 whole = hashing.new()
                 parts: list[list] = []
                 size = 0
@@ -389,12 +384,7 @@ class Objects:
     def _ingest_whole(self, todo, abspaths, digests, chunk_rows, remember, callback, link: bool = False) -> None:
         def one(i: int) -> tuple[int, str, int, os.stat_result]:
             path = abspaths[i]
-            try:
-                f = open(path, "rb", buffering=0)
-            except FileNotFoundError:
-                raise NotFound(f"file {path!r} disappeared while logging") from None
-            except PermissionError:
-                raise InvalidInput(f"cannot read {path!r}: permission denied") from None
+            f = _open_source(path)
             with f:
                 before = os.fstat(f.fileno())
                 w = self.blobs.put_link(path, f) if link else None
@@ -777,6 +767,16 @@ def _replaced(path: str, st: os.stat_result) -> bool:
     except OSError:
         return True
     return (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino)
+
+
+def _open_source(path: str):
+    """Open a file being logged, unbuffered; errors say which file and why."""
+    try:
+        return open(path, "rb", buffering=0)
+    except FileNotFoundError:
+        raise NotFound(f"file {path!r} disappeared while logging") from None
+    except PermissionError:
+        raise InvalidInput(f"cannot read {path!r}: permission denied") from None
 
 
 def _stat(path: str) -> os.stat_result:

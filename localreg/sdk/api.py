@@ -10,6 +10,7 @@ from .. import access, names, registries, runs, versions
 from ..errors import InvalidInput, NotFound, TypeMismatch
 from ..store import Store, open_store
 from .artifact import Artifact
+from .runview import RunView
 
 
 class Paginator:
@@ -72,30 +73,13 @@ class Paginator:
         return f"<{type(self).__name__} per_page={self.per_page}>"
 
 
-class ApiRun:
+class ApiRun(RunView):
     """A run as read back from the store (``artifact.logged_by()``, ``Api().run(path)``)."""
 
-    def __init__(self, store: Store, info: runs.RunInfo) -> None:
-        self._store = store
-        self._info = info
-
-    id = property(lambda self: self._info.id)
-    entity = property(lambda self: self._info.entity)
-    project = property(lambda self: self._info.project)
-    name = property(lambda self: self._info.name)
-    job_type = property(lambda self: self._info.job_type)
     state = property(lambda self: self._info.state)
     config = property(lambda self: dict(self._info.config))
     path = property(lambda self: self._info.path.split("/"))
     created_at = property(lambda self: self._info.started_at)
-
-    def logged_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_version(self._store, versions.get(self._store, vid))
-                for vid in runs.run_versions(self._store, self._info.pk, "output")]
-
-    def used_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_version(self._store, versions.get(self._store, vid))
-                for vid in runs.run_versions(self._store, self._info.pk, "input")]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ApiRun) and other._info.pk == self._info.pk

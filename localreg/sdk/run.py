@@ -13,6 +13,7 @@ from ..errors import ArtifactStateError, InvalidInput, LocalregError
 from ..hashing import clean_metadata
 from ..store import Store, open_store
 from .artifact import Artifact
+from .runview import RunView
 
 _active: "Run | None" = None
 _lock = threading.Lock()
@@ -84,22 +85,16 @@ class Settings(dict):
         return self.get(key)
 
 
-class Run:
+class Run(RunView):
     """An active run: logs, uses and links artifacts, and records lineage."""
 
     def __init__(self, store: Store, info: runs.RunInfo) -> None:
-        self._store = store
-        self._info = info
+        super().__init__(store, info)
         self.config = Config(self, info.config)
         self.summary: dict[str, Any] = {}
         self._step = 0
         self._finished = False
 
-    id = property(lambda self: self._info.id)
-    entity = property(lambda self: self._info.entity)
-    project = property(lambda self: self._info.project)
-    name = property(lambda self: self._info.name)
-    job_type = property(lambda self: self._info.job_type)
     path = property(lambda self: self._info.path)
     dir = property(lambda self: os.getcwd())
 
@@ -169,14 +164,6 @@ class Run:
             self.log_artifact(artifact)
         linked = registries.link(self._store, artifact._v, target_path, aliases)  # type: ignore[arg-type]
         return Artifact._from_version(self._store, linked)
-
-    def logged_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_version(self._store, versions.get(self._store, vid))
-                for vid in runs.run_versions(self._store, self._info.pk, "output")]
-
-    def used_artifacts(self) -> list[Artifact]:
-        return [Artifact._from_version(self._store, versions.get(self._store, vid))
-                for vid in runs.run_versions(self._store, self._info.pk, "input")]
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
         """Mark the run finished (or failed with a non-zero exit code); idempotent."""
