@@ -42,7 +42,7 @@ PACK_LIMIT = 1 << 20          # files below this size are one chunk in a pack
 CDC_AVG = 128 << 10           # content-defined chunking of bigger files (FastCDC):
 CDC_MIN = 32 << 10            #   average, smallest and largest chunk; every chunk
 CDC_MAX = 512 << 10           #   goes into a pack
-CDC_BATCH = 16 << 20          # chunk bytes hashed and looked up per step
+CDC_BATCH = 4 << 20           # chunk bytes hashed and looked up per step
 HASH_THREAD_MIN = 8 << 20     # reads of this many bytes hash on a second thread ...
 HASH_BATCH = 4 << 20          # ... fed this many bytes at a time
 PACK_TARGET = 64 << 20        # start a new pack past this size
@@ -201,10 +201,10 @@ class Objects:
         cache_rows: list[tuple] = []
         now_ns = time.time_ns()
 
-        def remember(i: int, st: os.stat_result, digest: str) -> None:
+        def remember(i: int, st: os.stat_result, digest: str, path: str | None = None) -> None:
             sizes[i] = st.st_size
             if not _racy(st, now_ns):
-                cache_rows.append((abspaths[i], st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest))
+                cache_rows.append((path or abspaths[i], st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest))
 
         file_rows: list[tuple] = []
         try:
@@ -359,6 +359,9 @@ class Objects:
                             carry = b""
                         done = sum(len(c) for c in chunks)
                         if done:
+                            # one block in the hasher at a time: memory stays flat
+                            if pending_hash is not None:
+                                pending_hash.result()
                             pending_hash = hasher.submit(whole.update, view[:done])
                             take(chunks)
                             size += done
@@ -402,6 +405,11 @@ class Objects:
                 digests[i] = digest
                 chunk_rows.append((digest, size, None, None, ts))
                 remember(i, st, digest)
+                if link:
+                    # a linked object was hashed as it went in: a linked
+                    # download may trust it until its stat changes
+                    obj = self.blobs.loose_path(digest)
+                    remember(i, os.stat(obj), digest, obj)
                 callback.relative_update(1)
 
     def add_reference(self, url: str, checksum: bool = True) -> tuple[str, int]:
