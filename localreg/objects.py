@@ -405,7 +405,7 @@ class Objects:
                 digests[i] = digest
                 chunk_rows.append((digest, size, None, None, ts))
                 remember(i, st, digest)
-                if link:
+                if link and self.blobs.is_local:
                     # a linked object was hashed as it went in: a linked
                     # download may trust it until its stat changes
                     obj = self.blobs.loose_path(digest)
