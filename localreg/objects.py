@@ -25,6 +25,7 @@ import json
 import os
 import stat as stat_mod
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -50,6 +51,10 @@ BATCH_BYTES = 8 << 20         # bytes read ahead per hashing batch
 RACY_NS = 50_000_000          # mtime this close to "now" is not trusted (ns clocks)
 RACY_COARSE_NS = 2_000_000_000  # ... or this close, on filesystems with whole-second mtimes
 SQL_VARS = 500
+VERIFY_THREAD_MIN = 64 << 10  # pieces this big are checked on the verifying threads, smaller ones at once
+VERIFY_BATCH = 1 << 20        # bytes of pieces checked per task on the verifying threads
+VERIFY_IN_FLIGHT = 32 << 20   # most bytes read and not yet checked
+OPEN_PACKS = 64               # pack files a reader keeps open
 
 
 @dataclass(frozen=True)
@@ -585,16 +590,21 @@ class Objects:
                     with _open_new(dest_of(e)) as out:
                         out.write(data)
                     callback.relative_update(1)
-        for e in loose:
-            dest = dest_of(e)
-            if link_mode == "copy" or e.digest not in locs or not self._link_loose(e, dest, link_mode):
-                self._write_verified(self.iter_bytes(e.digest), dest, e)
-            callback.relative_update(1)
+        if loose:
+            # chunked files and loose objects: chunks checked on two threads while the file is written
+            with self.reader((e.digest for e in loose), locs) as reader:
+                for e in loose:
+                    dest = dest_of(e)
+                    if link_mode == "copy" or e.digest not in locs or not self._link_loose(e, dest, link_mode):
+                        self._write_verified(reader.pieces(e.digest), dest, e, check=reader.check)
+                    callback.relative_update(1)
         for e in refs:
             self._write_verified(_iter_url(e.ref), dest_of(e), e, check_ref=True)  # type: ignore[arg-type]
             callback.relative_update(1)
 
-    def _write_verified(self, pieces: Iterable[bytes], dest: str, e: Entry, check_ref: bool = False) -> None:
+    def _write_verified(self, pieces: Iterable[bytes], dest: str, e: Entry, check_ref: bool = False,
+                        check: Callable[[], None] | None = None) -> None:
+        """Write ``pieces`` to ``dest`` through a temporary file, renamed once ``check`` (if given) has passed."""
         tmp = f"{dest}.localreg-tmp-{os.getpid()}"
         h = hashing.new()
         try:
@@ -607,6 +617,8 @@ class Objects:
                 raise CorruptBlob(
                     f"referenced file {e.ref!r} for {e.path!r} changed since it was logged", e.digest
                 )
+            if check is not None:
+                check()
             os.replace(tmp, dest)
         except BaseException:
             try:
@@ -673,6 +685,216 @@ class Objects:
                 [json.dumps(digests)],
             )
         }
+
+
+    def _locate_all(self, digests: Iterable[str], known: dict[str, tuple[int, str | None, int | None]] | None = None
+                    ) -> dict[str, list[tuple[str, int, str | None, int | None]]]:
+        """``{digest: [(chunk digest, size, pack, offset)]}`` for the files among ``digests`` the store has, in few queries.
+
+        ``known``: ``{digest: (size, pack, offset)}`` of single-chunk files
+        the caller has looked up already (in the same snapshot).
+        """
+        known = known or {}
+        out: dict[str, list[tuple[str, int, str | None, int | None]]] = {}
+        missing = []
+        for d in digests:
+            loc = known.get(d)
+            if loc is None:
+                missing.append(d)
+            else:
+                out[d] = [(d, loc[0], loc[1], loc[2])]
+        if not missing:
+            return out
+        for d, (s, p, o) in self._locate_many(sorted(set(missing))).items():
+            out[d] = [(d, s, p, o)]
+        rest = sorted({d for d in missing if d not in out})
+        if not rest:
+            return out
+        lists = {
+            r[0]: json.loads(r[1])
+            for r in self.store.db.execute(
+                "SELECT digest, chunks FROM chunked_files WHERE digest IN (SELECT value FROM json_each(?))",
+                [json.dumps(rest)],
+            )
+        }
+        where = self._locate_many(sorted({cd for parts in lists.values() for cd, _size in parts}))
+        for digest, parts in lists.items():
+            located = []
+            for cd, _size in parts:
+                loc = where.get(cd)
+                if loc is None:
+                    raise CorruptBlob(f"chunk {cd} of blob {digest} is not in the store", digest)
+                located.append((cd, loc[0], loc[1], loc[2]))
+            out[digest] = located
+        return out
+
+    def reader(self, digests: Iterable[str], known: dict[str, tuple[int, str | None, int | None]] | None = None
+               ) -> "BlobReader":
+        """A :class:`BlobReader` for the files ``digests`` (``known`` as for :meth:`_locate_all`): close it, or use it as a context manager."""
+        return BlobReader(self, digests, known)
+
+
+def _first_bad(batch: list[tuple[Any, str]]) -> str | None:
+    for data, digest in batch:
+        if hashing.digest_bytes(data) != digest:
+            return digest
+    return None
+
+
+class _Verifier:
+    """Checks pieces against their own digests on two threads while the caller goes on.
+
+    sha256 releases the GIL, so the caller's reads and writes overlap the
+    hashing. Pieces go in tasks of about ``VERIFY_BATCH`` bytes; at most
+    ``VERIFY_IN_FLIGHT`` bytes wait to be checked, so memory stays bounded
+    however fast the caller reads. Pieces under ``VERIFY_THREAD_MIN`` are
+    checked at once instead: for them, handing the GIL back and forth
+    costs more than the hashing (measured: reading 10,000 packed 4 KiB
+    blobs took 7x longer). :meth:`finish` waits for every check and raises
+    :class:`CorruptBlob` naming the first bad piece.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._batch: list[tuple[Any, str]] = []
+        self._batch_bytes = 0
+        self._pending: deque = deque()
+        self._in_flight = 0
+
+    def add(self, data: Any, digest: str) -> None:
+        if len(data) < VERIFY_THREAD_MIN:
+            if hashing.digest_bytes(data) != digest:
+                raise CorruptBlob(f"blob {digest} is corrupt (its bytes do not match its digest)", digest)
+            return
+        self._batch.append((data, digest))
+        self._batch_bytes += len(data)
+        if self._batch_bytes >= VERIFY_BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        batch, size = self._batch, self._batch_bytes
+        self._batch, self._batch_bytes = [], 0
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(2, thread_name_prefix="localreg-verify")
+        self._pending.append((self._pool.submit(_first_bad, batch), size))
+        self._in_flight += size
+        while self._in_flight > VERIFY_IN_FLIGHT:
+            self._wait_one()
+
+    def _wait_one(self) -> None:
+        future, size = self._pending.popleft()
+        self._in_flight -= size
+        bad = future.result()
+        if bad is not None:
+            raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
+
+    def finish(self) -> None:
+        if self._batch:
+            self._submit()
+        while self._pending:
+            self._wait_one()
+
+    def close(self) -> None:
+        self._batch, self._pending = [], deque()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class BlobReader:
+    """Streams many stored files: one lookup for all, pack files kept open, every chunk checked on two threads.
+
+    :meth:`pieces` yields a file's bytes as they are read; each chunk is
+    checked against its own sha256 (the list of a chunked file's chunks was
+    checked against the whole file's sha256 when it was logged), loose
+    objects as one stream. Checks of pieces already yielded may still be
+    running: call :meth:`check` before giving what was written from them a
+    final name. Used by bundle export and by materialize.
+    """
+
+    def __init__(self, objects: Objects, digests: Iterable[str],
+                 known: dict[str, tuple[int, str | None, int | None]] | None = None) -> None:
+        self.objects = objects
+        self.blobs = objects.blobs
+        self.where = objects._locate_all(digests, known)
+        self._verifier = _Verifier()
+        self._packs: dict[str, Any] = {}
+
+    def size(self, digest: str) -> int | None:
+        parts = self.where.get(digest)
+        return None if parts is None else sum(p[1] for p in parts)
+
+    def _pack(self, pack: str) -> Any:
+        f = self._packs.get(pack)
+        if f is None:
+            if len(self._packs) >= OPEN_PACKS:
+                self._packs.pop(next(iter(self._packs))).close()
+            f = self._packs[pack] = self.blobs.open_pack(pack)
+        return f
+
+    def read_small(self, digest: str) -> bytes | None:
+        """The checked bytes of ``digest`` if it is one chunk in a pack of a local store, else None (use :meth:`pieces`).
+
+        The fast path for many small files: no generator, checked at once.
+        """
+        parts = self.where.get(digest)
+        if parts is None or len(parts) != 1 or not self.blobs.is_local:
+            return None
+        _cd, size, pack, offset = parts[0]
+        if pack is None:
+            return None
+        data = os.pread(self._pack(pack).fileno(), size, offset or 0)
+        if len(data) != size:
+            raise CorruptBlob(f"blob {digest} in pack {pack} is truncated", digest)
+        if hashing.digest_bytes(data) != digest:
+            raise CorruptBlob(f"blob {digest} is corrupt (its bytes do not match its digest)", digest)
+        return data
+
+    def pieces(self, digest: str) -> Iterator[bytes]:
+        parts = self.where.get(digest)
+        if parts is None:
+            raise CorruptBlob(f"blob {digest} is not in the store at {self.objects.store.home}", digest)
+        local = self.blobs.is_local
+        for cd, size, pack, offset in parts:
+            if pack is not None:
+                f = self._pack(pack)
+                if local:
+                    data = os.pread(f.fileno(), size, offset or 0)
+                else:
+                    f.seek(offset or 0)
+                    data = f.read(size)
+                if len(data) != size:
+                    raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
+                self._verifier.add(data, cd)
+                yield data
+            else:
+                hasher = _Hasher(size >= HASH_THREAD_MIN)
+                got = 0
+                with self.blobs.open_loose(cd) as lf:
+                    while data := lf.read(BUF):
+                        hasher.update(data)
+                        got += len(data)
+                        yield data
+                if got != size:
+                    raise CorruptBlob(f"blob {cd} has {got} bytes, expected {size}", cd)
+                if hasher.digest() != cd:
+                    raise CorruptBlob(f"blob {cd} is corrupt (its bytes do not match its digest)", cd)
+
+    def check(self) -> None:
+        """Wait for every check of what was read so far; :class:`CorruptBlob` for the first bad chunk."""
+        self._verifier.finish()
+
+    def close(self) -> None:
+        self._verifier.close()
+        for f in self._packs.values():
+            f.close()
+        self._packs.clear()
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class Staging:

@@ -330,6 +330,53 @@ def test_export_is_deterministic(store, runner, make_files, tmp_path):
     assert (tmp_path / "1.tar").read_bytes() == (tmp_path / "2.tar").read_bytes()
 
 
+def _damage(store: Store, digest: str, at: int = 10) -> None:
+    """Flip stored bytes of chunk ``digest`` behind localreg's back (packed chunks only)."""
+    _size, pack, offset = store.db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?", [digest]).fetchone()
+    path = store.blobs.pack_path(pack)
+    if store.blobs.is_local:
+        with open(path, "r+b") as f:
+            f.seek(offset + at)
+            f.write(b"\xff\x00\xff")
+    else:
+        old = store.blobs.fs.cat_file(path)
+        store.blobs.fs.pipe_file(path, old[:offset + at] + b"\xff\x00\xff" + old[offset + at + 3:])
+
+
+@pytest.mark.parametrize("what", ["small", "chunk"])
+def test_export_refuses_a_damaged_blob_and_writes_no_file(store, make_files, tmp_path, what):
+    files = {f"f{i}.bin": os.urandom(4096) for i in range(50)}
+    files["big.bin"] = os.urandom(3 << 20)  # cut into chunks, checked on the verifying threads
+    v, _ = ingest.log_path(store, make_files(files), name="data", type="dataset", project="p")
+    export_bundle(store, v.qualified_name, tmp_path / "ok.tar")
+    entries = {e.path: e for e in versions.entries(store, v)}
+    if what == "small":
+        victim = entries["f7.bin"].digest
+    else:
+        parts = json.loads(store.db.execute("SELECT chunks FROM chunked_files WHERE digest = ?",
+                                            [entries["big.bin"].digest]).fetchone()[0])
+        victim = parts[len(parts) // 2][0]
+    _damage(store, victim)
+    with pytest.raises(bundle.CorruptBlob, match=victim):
+        export_bundle(store, v.qualified_name, tmp_path / "bad.tar")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tar") or "localreg-tmp" in p.name) == ["ok.tar"]
+
+
+def test_the_index_is_canonical_json(store, make_files, tmp_path):
+    """Manifests are encoded from rows, not dicts: the index must still be exactly canonical JSON."""
+    ref_dir = make_files({"remote.bin": b"referenced"})
+    v, _ = ingest.log_path(store, make_files({'odd "name".txt': "q", "ünïcode/ファイル.txt": "u", "e.txt": b""}),
+                           name="data", type="dataset", project="p", metadata={"note": "\u0000 and \"quotes\""})
+    ingest.log_path(store, f"file://{ref_dir}/remote.bin", name="ext", type="dataset", project="p")
+    export_bundle(store, f"{v.entity}/p", tmp_path / "b.tar")
+    raw = members(tmp_path / "b.tar")[0][1]
+    doc = json.loads(raw)
+    assert raw == (bundle.hashing.canonical_json(doc) + "\n").encode()
+    paths = {e["path"] for d in doc["versions"] for e in d["manifest"]}
+    assert {'odd "name".txt', "ünïcode/ファイル.txt", "remote.bin"} <= paths
+    assert any("ref" in e for d in doc["versions"] for e in d["manifest"])
+
+
 def test_bundle_is_a_plain_tar(source, tmp_path):
     _src, path = source
     items = members(path)
