@@ -292,6 +292,8 @@ def _repair(store: "Store", report: FsckReport) -> None:
             if any(c in lost_set for c in parts):
                 db.execute("DELETE FROM chunked_files WHERE digest = ?", [digest])
                 report.repaired.append(f"dropped the index row of file {digest}, which lost a chunk")
+        if lost:
+            Objects.drop_stale_cache_rows(db)
         if report.repaired:
             store.event("fsck-repair", str(store.home), repaired=len(report.repaired))
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import versions
 from .errors import InvalidInput, NotFound, PermissionDenied
+from .objects import Objects
 from .store import now
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ def _drop_rows(store: "Store", dead: list) -> tuple[list, set[str]]:
         ]
         db.conn.executemany("DELETE FROM chunked_files WHERE digest = ?", [(d,) for d in broken])
         db.execute("DELETE FROM chunks WHERE digest IN (SELECT value FROM json_each(?))", [digests])
+        Objects.drop_stale_cache_rows(db)
         touched = sorted({r[2] for r in dead if r[2] is not None})
         remaining = {
             r[0] for r in db.execute(

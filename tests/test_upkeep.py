@@ -285,6 +285,36 @@ def test_gc_drops_a_chunked_file_with_its_chunks_and_relogging_restores_it(store
     assert Objects(store).read_bytes(versions.entries(store, v2)[0].digest) == base
 
 
+@pytest.mark.parametrize("remover", ["gc", "fsck --repair"])
+def test_an_unchanged_file_is_read_again_once_its_bytes_are_gone(store, make_files, remover):
+    """The stat cache is trusted without asking if its digest is stored: whoever drops the bytes drops the rows."""
+    log(store, make_files, {"other.bin": b"stays"})  # so fsck sees a mounted store that lost some packs
+    before = {name for name, _size, _m in store.blobs.list_packs()}
+    root = make_files({"small.bin": data("s", 5000), "big.bin": data("b", 3 << 20)})
+    past = time.time() - 60  # old enough for the stat cache to remember the files
+    for name in ("small.bin", "big.bin"):
+        os.utime(os.path.join(root, name), (past, past))
+    v, _ = ingest.log_path(store, root, name="d", type="dataset", project="p")
+    want = {e.path: e.digest for e in versions.entries(store, v)}
+    cached = {r[0] for r in store.db.execute("SELECT digest FROM stat_cache")}
+    assert set(want.values()) <= cached
+    if remover == "gc":
+        versions.delete(store, v)
+        time.sleep(0.01)
+        assert gc_mod.gc(store, grace=0).chunks_removed > 0
+    else:
+        for name, _size, _m in list(store.blobs.list_packs()):
+            if name not in before:
+                store.blobs.remove_pack(name)
+        assert fsck_mod.fsck(store, repair=True).repaired
+    assert not set(want.values()) & {r[0] for r in store.db.execute("SELECT digest FROM stat_cache")}
+    again, _ = ingest.log_path(store, root, name="d", type="dataset", project="p")
+    assert {e.path: e.digest for e in versions.entries(store, again)} == want
+    assert Objects(store).read_bytes(want["big.bin"]) == data("b", 3 << 20)
+    assert Objects(store).read_bytes(want["small.bin"]) == data("s", 5000)
+    assert fsck_mod.fsck(store).ok
+
+
 def test_gc_rechecks_inside_its_transaction(store, make_files):
     v = log(store, make_files, {"x.bin": b"needed"})
     digest = versions.entries(store, v)[0].digest
