@@ -77,6 +77,14 @@ print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 """
 
 
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+# set by main(): the interpreter of bench/.venv-localreg (localreg's runtime dependencies alone, as
+# bench/compare.py uses), running this working tree's localreg/
+PYTHON = sys.executable
+ENV = dict(os.environ)
+
+
 def make_small(root: str, n: int) -> None:
     per = max(1, n // 100)
     for d in range(100):
@@ -107,7 +115,7 @@ def child(code: str, *args: str) -> tuple[float, dict]:
     """Wall time of a fresh localreg process (interpreter start included, as for tar) and what it printed."""
     settle()
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    out = subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{out.stderr}")
@@ -134,7 +142,7 @@ def drop(path: str) -> None:
 def measure(work: str, data: str, key: str, label: str, repeat: int, rows: list, rss: dict) -> None:
     project = f"bench/{key}"
     src = os.path.join(work, f"src-{key}")
-    subprocess.run([sys.executable, "-c", LOG, src, data, key], check=True)
+    subprocess.run([PYTHON, "-c", LOG, src, data, key], check=True, env=ENV)
     exp, cf, cf_sync, imp, xf, xf_sync = [], [], [], [], [], []
     for r in range(repeat):
         bundle = os.path.join(work, f"{key}-{r}.bundle")
@@ -143,7 +151,7 @@ def measure(work: str, data: str, key: str, label: str, repeat: int, rows: list,
         folder = os.path.join(work, f"{key}-x{r}")
         os.makedirs(folder)
         # the empty target, as the empty folder for tar: creating a store is not importing
-        subprocess.run([sys.executable, "-c", MAKE, target], check=True)
+        subprocess.run([PYTHON, "-c", MAKE, target], check=True, env=ENV)
         # alternate which goes first, so neither always meets the warmer cache
         steps = [
             lambda: exp.append(child(CHILD, "export", src, project, bundle)),
@@ -177,7 +185,15 @@ def main() -> None:
     ap.add_argument("--big-mib", type=int, default=1024)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default=None, help="work folder (default: a temp folder on the same disk as /tmp)")
+    ap.add_argument("--python", default=None,
+                    help="an interpreter with localreg's dependencies (default: bench/.venv-localreg, made if missing)")
     args = ap.parse_args()
+    global PYTHON, ENV
+    sys.path.insert(0, BENCH)
+    from compare import ensure_localreg_env
+
+    PYTHON = ensure_localreg_env(args.python)
+    ENV = {**os.environ, "PYTHONPATH": REPO}
     if not shutil.which("tar"):
         raise SystemExit("tar is needed for the baseline")
     work = tempfile.mkdtemp(prefix="localreg-bench-bundle-", dir=args.dir)
@@ -195,7 +211,7 @@ def main() -> None:
         bare = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            subprocess.run([PYTHON, "-c", "pass"], check=True, env=ENV)
             bare.append(time.perf_counter() - t0)
         _, idle = child(IDLE, os.path.join(work, "idle"))
         idle["seconds"], idle["bare"] = statistics.median(starts), statistics.median(bare)

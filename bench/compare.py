@@ -3,7 +3,8 @@
     python bench/compare.py [--quick] [--dir WORK] [--keep]
 
 Creates ``bench/.venv-peers`` (if missing) with the ``bench`` extra of
-pyproject.toml (MLflow 3, wandb, dvc, matplotlib), generates the workloads
+pyproject.toml (MLflow 3, wandb, dvc, matplotlib) and ``bench/.venv-localreg``
+with localreg's runtime dependencies alone, generates the workloads
 (bench/workloads.py), runs every system on the same data, and writes
 ``bench/results/compare.{md,json,png}`` (``--quick``: a smaller run into
 ``bench/results/quick/``).
@@ -88,10 +89,46 @@ def ensure_peers(python: str | None) -> str:
     return py
 
 
+LOCALREG_VENV = os.path.join(BENCH, ".venv-localreg")
+
+
+def runtime_requirements() -> list[str]:
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)["project"]["dependencies"]
+
+
+def ensure_localreg_env(python: str | None) -> str:
+    """An interpreter with localreg's runtime dependencies and nothing else, as ``pip install localreg`` gives.
+
+    Not this one: a development environment holds more (here numpy, which
+    sqlite-utils imports when it finds it: +0.08 s start-up, +15 MiB RSS,
+    and a bigger heap for every garbage collection to walk).
+    """
+    if python:
+        return python
+    py = os.path.join(LOCALREG_VENV, "bin", "python")
+    reqs = runtime_requirements()
+    stamp = os.path.join(LOCALREG_VENV, "requirements.json")
+    try:
+        with open(stamp) as f:
+            if json.load(f) == reqs and os.path.exists(py):
+                return py
+    except (OSError, ValueError):
+        pass
+    say(f"creating {os.path.relpath(LOCALREG_VENV, REPO)} with {' '.join(reqs)}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", LOCALREG_VENV], check=True)
+    subprocess.run([py, "-m", "pip", "install", "--quiet", *reqs], check=True)
+    with open(stamp, "w") as f:
+        json.dump(reqs, f)
+    return py
+
+
 # -- the library under test --------------------------------------------------------------
 
 
-def snapshot_source(work: str, source: str) -> tuple[str, dict]:
+def snapshot_source(work: str, source: str, python: str) -> tuple[str, dict]:
     """Freeze the library for the whole run: others may edit the working tree meanwhile."""
     import hashlib
 
@@ -117,7 +154,7 @@ def snapshot_source(work: str, source: str) -> tuple[str, dict]:
     info = {"source": source, "head": head, "dirty_files": len(dirty.splitlines()) if source != "head" else 0,
             "tree_sha256": h.hexdigest()[:12]}
     smoke = subprocess.run(
-        [sys.executable, "-c", "import localreg, sys; from localreg.store import Store; from localreg import ingest; "
+        [python, "-c", "import localreg, sys; from localreg.store import Store; from localreg import ingest; "
          "s = Store(sys.argv[1]); ingest.log_path(s, sys.argv[2], name='smoke', type='model'); print(localreg.__file__)",
          os.path.join(work, "smoke-home"), os.path.join(REPO, "pyproject.toml")],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": dest}, cwd=work)
@@ -131,9 +168,10 @@ def snapshot_source(work: str, source: str) -> tuple[str, dict]:
 
 
 class Runner:
-    def __init__(self, work: str, peers_python: str, src: str) -> None:
+    def __init__(self, work: str, peers_python: str, src: str, localreg_python: str) -> None:
         self.work = work
         self.peers_python = peers_python
+        self.localreg_python = localreg_python
         self.src = src
         self.peer_home = os.path.join(work, "peer-home")
         os.makedirs(self.peer_home, exist_ok=True)
@@ -178,7 +216,7 @@ class Runner:
 
     def step(self, system: str, step_name: str, /, **args: Any) -> dict:
         """Run one step in a fresh process; its JSON result plus peak RSS and CPU time."""
-        python = sys.executable if system == "localreg" else self.peers_python
+        python = self.localreg_python if system == "localreg" else self.peers_python
         proc, info = self._timed([python, STEPS, step_name, json.dumps(args)], capture_output=True, text=True,
                                  env=self._env(system, args.get("root")))
         if proc.returncode != 0:
@@ -434,7 +472,7 @@ class Bench:
         shutil.rmtree(home, ignore_errors=True)
 
     def startup(self) -> None:
-        py, peers = sys.executable, self.run.peers_python
+        py, peers = self.run.localreg_python, self.run.peers_python
         script = os.path.join(os.path.dirname(py), "localreg")
         helpcmd = [py, script, "--help"] if os.path.exists(script) else [py, "-m", "localreg", "--help"]
         lenv = self.run._env("localreg", None)
@@ -783,6 +821,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="results folder (default bench/results, or bench/results/quick)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
     ap.add_argument("--peers-python", default=None, help="an interpreter that has the peers (skips the venv)")
+    ap.add_argument("--localreg-python", default=None,
+                    help="an interpreter with localreg's dependencies (default: bench/.venv-localreg, made if missing)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--source", choices=("worktree", "head"), default="worktree",
                     help="measure a copy of the working tree's localreg/ (default) or of the last commit's")
@@ -795,10 +835,11 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="localreg-compare-", dir=args.dir)
     started = time.perf_counter()
     try:
-        src, source = snapshot_source(work, args.source)
+        lr_python = ensure_localreg_env(args.localreg_python)
+        src, source = snapshot_source(work, args.source, lr_python)
         say(f"measuring localreg from {args.source} (HEAD {source['head']}, {source['dirty_files']} changed files, "
             f"tree {source['tree_sha256']})")
-        runner = Runner(work, peers, src)
+        runner = Runner(work, peers, src, lr_python)
         runner.calibrate()
         b = Bench(sizes, work, runner, systems)
         b.generate()
