@@ -67,9 +67,15 @@ def make_big(path: str, mib: int) -> None:
             f.write(chunk[i % 7:] + chunk[: i % 7])
 
 
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
+PYTHON = sys.executable  # main() makes it bench/.venv-localreg's (localreg's runtime dependencies alone)
+
+
 def run_child(code: str, *args: str) -> dict:
     settle()
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    out = subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": REPO})
     if out.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -99,6 +105,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default=None, help="work folder (default: a temp folder on the same disk as /tmp)")
     args = ap.parse_args()
+    global PYTHON
+    sys.path.insert(0, BENCH)
+    from compare import ensure_localreg_env
+
+    PYTHON = ensure_localreg_env(None)
     work = tempfile.mkdtemp(prefix="localreg-bench-", dir=args.dir)
     try:
         small = os.path.join(work, "small")

@@ -30,10 +30,11 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 
-from compare import snapshot_source  # noqa: E402
+from compare import ensure_localreg_env, snapshot_source  # noqa: E402
 from workloads import MIB, make_big  # noqa: E402
 
 SRC = REPO  # replaced by a frozen copy of the library in main()
+PY = sys.executable  # replaced by bench/.venv-localreg's interpreter in main(), as bench/compare.py runs it
 WORK = tempfile.gettempdir()
 
 PROFILE = r"""
@@ -124,7 +125,7 @@ print(json.dumps(out))
 
 def run_py(code: str, *args: str) -> dict | list:
     subprocess.run(["sync"])
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+    out = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": SRC}, cwd=WORK)
     if out.returncode:
         raise SystemExit(out.stderr)
@@ -211,9 +212,9 @@ def building_blocks(path: str, work: str) -> list[tuple[str, float]]:
 
 
 def imports_by_package() -> list[tuple[str, float]]:
-    script = os.path.join(os.path.dirname(sys.executable), "localreg")
-    argv = [sys.executable, "-X", "importtime", script, "--help"] if os.path.exists(script) else \
-        [sys.executable, "-X", "importtime", "-m", "localreg", "--help"]
+    script = os.path.join(os.path.dirname(PY), "localreg")
+    argv = [PY, "-X", "importtime", script, "--help"] if os.path.exists(script) else \
+        [PY, "-X", "importtime", "-m", "localreg", "--help"]
     totals: dict[str, float] = {}
     runs = []
     for _ in range(5):
@@ -243,10 +244,11 @@ def main() -> None:
     ap.add_argument("--dir", default=None)
     ap.add_argument("--source", choices=("worktree", "head"), default="worktree")
     args = ap.parse_args()
-    global SRC, WORK
+    global SRC, WORK, PY
     work = WORK = tempfile.mkdtemp(prefix="localreg-explain-", dir=args.dir)
     try:
-        SRC, source = snapshot_source(work, args.source)
+        PY = ensure_localreg_env(None)
+        SRC, source = snapshot_source(work, args.source, PY)
         dirty = f", plus {source['dirty_files']} uncommitted files" if source["dirty_files"] else ""
         lines = [f"# Where the time goes ({time.strftime('%Y-%m-%d')}, `python bench/explain.py`)", "",
                  f"localreg: {source['source']} at commit {source['head']}{dirty} (tree {source['tree_sha256']}); "

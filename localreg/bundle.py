@@ -635,6 +635,36 @@ def _pad(size: int) -> bytes:
     return bytes(-size % BLOCK)
 
 
+class _WriteBehind:
+    """Starts the disk writes of what ``f`` was given, every ``STEP`` bytes, so the final fsync has little left to wait for.
+
+    ``posix_fadvise(DONTNEED)`` on a written range queues its dirty pages for
+    writing without waiting (and drops the pages already clean: a bundle is
+    written to be carried away, not read back). Where it does not exist,
+    nothing changes but the time of the fsync.
+    """
+
+    STEP = 8 << 20
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.fd = f.fileno()
+        self.done = f.tell()
+        self.on = hasattr(os, "posix_fadvise")
+
+    def wrote(self) -> None:
+        if not self.on:
+            return
+        end = self.f.tell()
+        if end - self.done >= self.STEP:
+            self.f.flush()
+            try:
+                os.posix_fadvise(self.fd, self.done, end - self.done, os.POSIX_FADV_DONTNEED)
+            except OSError:
+                self.on = False
+            self.done = end
+
+
 def _write_blobs(f: Any, reader: Any, included: list[tuple[str, int]], callback: Callback) -> None:
     """Write a member for each blob of ``included``, checked by ``reader`` before this returns.
 
@@ -644,9 +674,12 @@ def _write_blobs(f: Any, reader: Any, included: list[tuple[str, int]], callback:
     pending: list[bytes] = []
     pending_bytes = 0
 
+    behind = _WriteBehind(f)
+
     def flush() -> None:
         nonlocal pending, pending_bytes
         f.write(b"".join(pending))
+        behind.wrote()
         callback.relative_update(pending_bytes)
         pending, pending_bytes = [], 0
 
@@ -669,6 +702,7 @@ def _write_blobs(f: Any, reader: Any, included: list[tuple[str, int]], callback:
             f.write(header)
             for piece in reader.pieces(digest):
                 f.write(piece)
+                behind.wrote()
                 got += len(piece)
                 callback.relative_update(len(piece))
             f.write(_pad(size))
