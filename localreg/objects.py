@@ -440,71 +440,18 @@ class Objects:
         return hashing.format_digest(h), size
 
     # -- reading -------------------------------------------------------------------
-    def _locate(self, digest: str) -> list[tuple[str, int, str | None, int | None]]:
-        """``[(chunk digest, size, pack, offset)]`` making up file ``digest``."""
-        db = self.store.db
-        row = db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?", [digest]).fetchone()
-        if row:
-            return [(digest, row[0], row[1], row[2])]
-        row = db.execute("SELECT chunks FROM chunked_files WHERE digest = ?", [digest]).fetchone()
-        if not row:
-            raise CorruptBlob(f"blob {digest} is not in the store at {self.store.home}", digest)
-        parts = json.loads(row[0])
-        where = self._locate_many(sorted({d for d, _ in parts}))
-        out = []
-        for cd, _size in parts:
-            loc = where.get(cd)
-            if loc is None:
-                raise CorruptBlob(f"chunk {cd} of blob {digest} is not in the store", digest)
-            out.append((cd, loc[0], loc[1], loc[2]))
-        return out
-
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
         """Yield the bytes of file ``digest``; raise :class:`CorruptBlob` if they do not hash to it.
 
         The check comes after the last piece: callers keep nothing under a
         final name until the iterator is exhausted. A file of many chunks is
-        checked once, as a whole; only when that fails are its chunks
-        re-hashed, to name the corrupt one. Past a few MiB the hashing runs
-        on a second thread while the caller writes (sha256 releases the GIL).
+        checked once, as a whole (what ``verify`` needs: the list of chunks
+        is checked too); only when that fails are its chunks re-hashed, to
+        name the corrupt one. Past a few MiB the hashing runs on a second
+        thread while the caller writes (sha256 releases the GIL).
         """
-        parts = self._locate(digest)
-        hasher = _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN)
-        packs: dict[str, Any] = {}
-        try:
-            for cd, size, pack, offset in parts:
-                if pack is not None:
-                    f = packs.get(pack)
-                    if f is None:
-                        f = packs[pack] = self.blobs.open_pack(pack)
-                    if self.blobs.is_local:
-                        data = os.pread(f.fileno(), size, offset or 0)
-                    else:
-                        f.seek(offset or 0)
-                        data = f.read(size)
-                    if len(data) != size:
-                        raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
-                    hasher.update(data)
-                    yield data
-                else:
-                    got = 0
-                    with self.blobs.open_loose(cd) as lf:
-                        while True:
-                            data = lf.read(BUF)
-                            if not data:
-                                break
-                            hasher.update(data)
-                            got += len(data)
-                            yield data
-                    if got != size:
-                        raise CorruptBlob(f"blob {cd} has {got} bytes, expected {size}", cd)
-        finally:
-            for f in packs.values():
-                f.close()
-            got_digest = hasher.digest()
-        if got_digest != digest:
-            bad = self._corrupt_chunk(parts) if len(parts) > 1 else digest
-            raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
+        with self.reader([digest]) as reader:
+            yield from reader.pieces(digest, whole=True)
 
     def _corrupt_chunk(self, parts: list[tuple[str, int, str | None, int | None]]) -> str:
         for cd, size, pack, offset in parts:
@@ -857,25 +804,36 @@ class BlobReader:
             raise CorruptBlob(f"blob {digest} is corrupt (its bytes do not match its digest)", digest)
         return data
 
-    def pieces(self, digest: str) -> Iterator[bytes]:
+    def pieces(self, digest: str, whole: bool = False) -> Iterator[bytes]:
+        """The bytes of file ``digest``, checked chunk by chunk (see :meth:`check`), or with ``whole``, as one stream.
+
+        ``whole=True`` hashes the whole file, on a second thread past
+        ``HASH_THREAD_MIN``, and raises after the last piece if it does not
+        match, naming the corrupt chunk.
+        """
         parts = self.where.get(digest)
         if parts is None:
             raise CorruptBlob(f"blob {digest} is not in the store at {self.objects.store.home}", digest)
         local = self.blobs.is_local
-        for cd, size, pack, offset in parts:
-            if pack is not None:
-                f = self._pack(pack)
-                if local:
-                    data = os.pread(f.fileno(), size, offset or 0)
-                else:
-                    f.seek(offset or 0)
-                    data = f.read(size)
-                if len(data) != size:
-                    raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
-                self._verifier.add(data, cd)
-                yield data
-            else:
-                hasher = _Hasher(size >= HASH_THREAD_MIN)
+        total = _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN) if whole else None
+        try:
+            for cd, size, pack, offset in parts:
+                if pack is not None:
+                    f = self._pack(pack)
+                    if local:
+                        data = os.pread(f.fileno(), size, offset or 0)
+                    else:
+                        f.seek(offset or 0)
+                        data = f.read(size)
+                    if len(data) != size:
+                        raise CorruptBlob(f"blob {cd} in pack {pack} is truncated", cd)
+                    if total is not None:
+                        total.update(data)
+                    else:
+                        self._verifier.add(data, cd)
+                    yield data
+                    continue
+                hasher = total or _Hasher(size >= HASH_THREAD_MIN)
                 got = 0
                 with self.blobs.open_loose(cd) as lf:
                     while data := lf.read(BUF):
@@ -884,8 +842,13 @@ class BlobReader:
                         yield data
                 if got != size:
                     raise CorruptBlob(f"blob {cd} has {got} bytes, expected {size}", cd)
-                if hasher.digest() != cd:
+                if total is None and hasher.digest() != cd:
                     raise CorruptBlob(f"blob {cd} is corrupt (its bytes do not match its digest)", cd)
+        finally:
+            got_digest = total.digest() if total is not None else None
+        if total is not None and got_digest != digest:
+            bad = self.objects._corrupt_chunk(parts) if len(parts) > 1 else digest
+            raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
 
     def check(self) -> None:
         """Wait for every check of what was read so far; :class:`CorruptBlob` for the first bad chunk."""
