@@ -46,6 +46,7 @@ Invariants:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -536,7 +537,8 @@ def _build_index(store: Store, selections: Sequence[str], sel: _Selection,
         "lineage": sorted(({
             "run": run_path[e[0]], "version": qualified[e[1]], "direction": e[2], "created_at": e[3],
         } for e in edges), key=lambda d: (d["run"], d["version"], d["direction"])),
-        "blobs": _Raw("[" + ",".join('{"digest":%s,"size":%d}' % (_str(d), s) for d, s in included) + "]"),
+        # digests are "sha256:<hex>" (checked when they were stored): nothing in them to escape
+        "blobs": _Raw("[" + ",".join('{"digest":"%s","size":%d}' % (d, s) for d, s in included) + "]"),
     }
     return index, included, len(blob_sizes) - len(included), located
 
@@ -556,7 +558,7 @@ _str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # a JSON st
 def _manifest_json(rows: Sequence[Sequence[Any]]) -> _Raw:
     """Canonical JSON of the manifest entries ``rows`` (path, digest, size, ref), keys sorted."""
     return _Raw("[" + ",".join(
-        '{"digest":%s,"path":%s,"size":%d}' % (_str(r[1]), _str(r[0]), r[2]) if r[3] is None
+        '{"digest":"%s","path":%s,"size":%d}' % (r[1], _str(r[0]), r[2]) if r[3] is None
         else '{"digest":%s,"path":%s,"ref":%s,"size":%d}' % (_str(r[1]), _str(r[0]), _str(r[3]), r[2])
         for r in rows
     ) + "]")
@@ -613,10 +615,20 @@ def _header(name: str, size: int) -> bytes:
     raw = name.encode("utf-8")
     if size >= _USTAR_SIZE_LIMIT or len(raw) > 100:
         return _tarfile_header(name, size)
-    size_field = b"%011o\x00" % size
-    checksum = _TEMPLATE_SUM + sum(raw) + sum(size_field)
-    return b"".join((raw, bytes(100 - len(raw)), _MODE_IDS, size_field, _MTIME_FIELD,
+    size_field, size_sum = _size_field(size)
+    checksum = _TEMPLATE_SUM + sum(raw) + size_sum
+    return b"".join((raw, _ZEROS[len(raw):], _MODE_IDS, size_field, _MTIME_FIELD,
                      b"%06o\x00 " % checksum, _HEADER_TAIL))
+
+
+_ZEROS = bytes(100)
+
+
+@functools.lru_cache(maxsize=4096)
+def _size_field(size: int) -> tuple[bytes, int]:
+    """A header's size field and the sum of its bytes (many blobs share a size)."""
+    field = b"%011o\x00" % size
+    return field, sum(field)
 
 
 def _tarfile_header(name: str, size: int) -> bytes:

@@ -21,6 +21,7 @@ leaves a file with wrong bytes under its final name.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import stat as stat_mod
@@ -641,27 +642,13 @@ class Objects:
         }
 
 
-    def _locate_all(self, digests: Iterable[str], known: dict[str, tuple[int, str | None, int | None]] | None = None
-                    ) -> dict[str, list[tuple[str, int, str | None, int | None]]]:
-        """``{digest: [(chunk digest, size, pack, offset)]}`` for the files among ``digests`` the store has, in few queries.
-
-        ``known``: ``{digest: (size, pack, offset)}`` of single-chunk files
-        the caller has looked up already (in the same snapshot).
-        """
-        known = known or {}
-        out: dict[str, list[tuple[str, int, str | None, int | None]]] = {}
-        missing = []
-        for d in digests:
-            loc = known.get(d)
-            if loc is None:
-                missing.append(d)
-            else:
-                out[d] = [(d, loc[0], loc[1], loc[2])]
-        if not missing:
-            return out
-        for d, (s, p, o) in self._locate_many(sorted(set(missing))).items():
-            out[d] = [(d, s, p, o)]
-        rest = sorted({d for d in missing if d not in out})
+    def _locate_all(self, digests: Iterable[str]) -> dict[str, list[tuple[str, int, str | None, int | None]]]:
+        """``{digest: [(chunk digest, size, pack, offset)]}`` for the files among ``digests`` the store has, in few queries."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        out = {d: [(d, s, p, o)] for d, (s, p, o) in self._locate_many(wanted).items()}
+        rest = [d for d in wanted if d not in out]
         if not rest:
             return out
         lists = {
@@ -684,8 +671,16 @@ class Objects:
 
     def reader(self, digests: Iterable[str], known: dict[str, tuple[int, str | None, int | None]] | None = None
                ) -> "BlobReader":
-        """A :class:`BlobReader` for the files ``digests`` (``known`` as for :meth:`_locate_all`): close it, or use it as a context manager."""
+        """A :class:`BlobReader` for the files ``digests``: close it, or use it as a context manager.
+
+        ``known``: ``{digest: (size, pack, offset)}`` of single-chunk files
+        the caller has looked up already, in the same snapshot.
+        """
         return BlobReader(self, digests, known)
+
+
+_sha256 = hashlib.sha256
+_PREFIX_LEN = len(hashing.PREFIX)
 
 
 def _first_bad(batch: list[tuple[Any, str]]) -> str | None:
@@ -770,13 +765,20 @@ class BlobReader:
                  known: dict[str, tuple[int, str | None, int | None]] | None = None) -> None:
         self.objects = objects
         self.blobs = objects.blobs
-        self.where = objects._locate_all(digests, known)
+        self._local = objects.blobs.is_local
+        # single-chunk files the caller located are used as they are (no copy: many small files)
+        self.known = known or {}
+        self.where = objects._locate_all(d for d in digests if d not in self.known)
         self._verifier = _Verifier()
         self._packs: dict[str, Any] = {}
+        self._fds: dict[str, int] = {}
 
-    def size(self, digest: str) -> int | None:
+    def _parts(self, digest: str) -> list[tuple[str, int, str | None, int | None]] | None:
         parts = self.where.get(digest)
-        return None if parts is None else sum(p[1] for p in parts)
+        if parts is None and digest in self.known:
+            size, pack, offset = self.known[digest]
+            parts = [(digest, size, pack, offset)]
+        return parts
 
     def _pack(self, pack: str) -> Any:
         f = self._packs.get(pack)
@@ -784,6 +786,7 @@ class BlobReader:
             if len(self._packs) >= OPEN_PACKS:
                 self._packs.pop(next(iter(self._packs))).close()
             f = self._packs[pack] = self.blobs.open_pack(pack)
+            self._fds.clear()
         return f
 
     def read_small(self, digest: str) -> bytes | None:
@@ -791,16 +794,22 @@ class BlobReader:
 
         The fast path for many small files: no generator, checked at once.
         """
-        parts = self.where.get(digest)
-        if parts is None or len(parts) != 1 or not self.blobs.is_local:
+        loc = self.known.get(digest)
+        if loc is None:
+            parts = self.where.get(digest)
+            if parts is None or len(parts) != 1:
+                return None
+            loc = parts[0][1:]
+        size, pack, offset = loc
+        if pack is None or not self._local:
             return None
-        _cd, size, pack, offset = parts[0]
-        if pack is None:
-            return None
-        data = os.pread(self._pack(pack).fileno(), size, offset or 0)
+        fd = self._fds.get(pack)
+        if fd is None:
+            fd = self._fds[pack] = self._pack(pack).fileno()
+        data = os.pread(fd, size, offset or 0)
         if len(data) != size:
             raise CorruptBlob(f"blob {digest} in pack {pack} is truncated", digest)
-        if hashing.digest_bytes(data) != digest:
+        if _sha256(data).hexdigest() != digest[_PREFIX_LEN:]:
             raise CorruptBlob(f"blob {digest} is corrupt (its bytes do not match its digest)", digest)
         return data
 
@@ -811,10 +820,10 @@ class BlobReader:
         ``HASH_THREAD_MIN``, and raises after the last piece if it does not
         match, naming the corrupt chunk.
         """
-        parts = self.where.get(digest)
+        parts = self._parts(digest)
         if parts is None:
             raise CorruptBlob(f"blob {digest} is not in the store at {self.objects.store.home}", digest)
-        local = self.blobs.is_local
+        local = self._local
         total = _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN) if whole else None
         try:
             for cd, size, pack, offset in parts:
