@@ -314,9 +314,7 @@ class Objects:
         order; sha256 releases the GIL on buffers this size, so both cores
         work. Memory stays at a few batches of ``CDC_BATCH`` bytes.
         """
-        from pyfastcdc import FastCDC
-
-        cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+        cdc = _fastcdc()
         packer = _BackgroundPacker(self.blobs)
         hasher = ThreadPoolExecutor(1)
         known: set[str] = set()
@@ -325,67 +323,19 @@ class Objects:
             for i in todo:
                 path = abspaths[i]
                 f = _open_source(path)
-                whole = hashing.new()
-                parts: list[list] = []
-                size = 0
-
-                def take(chunks: list[memoryview]) -> None:
-                    # name the chunks, look them up at once, pack the new ones
-                    names = [hashing.digest_bytes(c) for c in chunks]
-                    known.update(self.present(n for n in names if n not in known))
-                    for name, data in zip(names, chunks):
-                        parts.append([name, len(data)])
-                        if name not in known:
-                            known.add(name)
-                            pack, offset = packer.add(data)
-                            chunk_rows.append((name, len(data), pack, offset, ts))
-                    packer.flush()
-
                 with f:
                     before = os.fstat(f.fileno())
-                    # Read big blocks and cut them in place: chunks are views
-                    # into the block, so no byte is copied on its way to the
-                    # hashers and the pack. A block's last chunk may be cut by
-                    # the block's end rather than by content: carry it over.
-                    carry = b""
-                    pending_hash = None
-                    while True:
-                        # a fresh buffer per block: views of the last one may
-                        # still be on their way to the pack writer
-                        buf = bytearray(len(carry) + CDC_BATCH)
-                        buf[: len(carry)] = carry
+
+                    def readinto(view: memoryview) -> int:
                         try:
-                            n = f.readinto(memoryview(buf)[len(carry):])
+                            return f.readinto(view) or 0
                         except OSError as e:
                             raise InvalidInput(f"cannot read {path!r}: {e.strerror or e}") from None
-                        eof = not n
-                        if n < CDC_BATCH:
-                            del buf[len(carry) + n:]
-                        if not buf:
-                            break
-                        view = memoryview(buf)
-                        chunks = [view[c.offset: c.offset + c.length] for c in cdc.cut_buf(buf)]
-                        if not eof and chunks:
-                            last = chunks.pop()
-                            carry = bytes(last)
-                        else:
-                            carry = b""
-                        done = sum(len(c) for c in chunks)
-                        if done:
-                            # one block in the hasher at a time: memory stays flat
-                            if pending_hash is not None:
-                                pending_hash.result()
-                            pending_hash = hasher.submit(whole.update, view[:done])
-                            take(chunks)
-                            size += done
-                        if eof:
-                            break
-                    if pending_hash is not None:
-                        pending_hash.result()
+
+                    digest, size, parts = self._cut(readinto, cdc, packer, hasher, known, chunk_rows, ts)
                     after = os.fstat(f.fileno())
                 if not _same(before, after) or size != after.st_size or _replaced(path, after):
                     raise FileChanged(f"file {path!r} changed while it was being read; log it again")
-                digest = hashing.format_digest(whole)
                 digests[i] = digest
                 file_rows.append((digest, size, json.dumps(parts, separators=(",", ":"))))
                 remember(i, after, digest)
@@ -396,6 +346,68 @@ class Objects:
             raise
         finally:
             hasher.shutdown(wait=True)
+
+    def _cut(self, readinto: Callable[[memoryview], int], cdc: Any, packer: "_BackgroundPacker",
+             hasher: ThreadPoolExecutor, known: set[str], chunk_rows: list[tuple], ts: float
+             ) -> tuple[str, int, list[list]]:
+        """Cut one stream (``readinto`` fills a view, 0 at its end) into chunks; pack those the store lacks.
+
+        Returns the stream's digest, its size and its ``[[chunk digest,
+        size]]``; new chunks are added to ``packer`` and ``chunk_rows``.
+        """
+        whole = hashing.new()
+        parts: list[list] = []
+        size = 0
+
+        def take(chunks: list[memoryview]) -> None:
+            # name the chunks, look them up at once, pack the new ones
+            names = [hashing.digest_bytes(c) for c in chunks]
+            known.update(self.present(n for n in names if n not in known))
+            for name, data in zip(names, chunks):
+                parts.append([name, len(data)])
+                if name not in known:
+                    known.add(name)
+                    pack, offset = packer.add(data)
+                    chunk_rows.append((name, len(data), pack, offset, ts))
+            packer.flush()
+
+        # Read big blocks and cut them in place: chunks are views into the
+        # block, so no byte is copied on its way to the hashers and the
+        # pack. A block's last chunk may be cut by the block's end rather
+        # than by content: carry it over.
+        carry = b""
+        pending_hash = None
+        while True:
+            # a fresh buffer per block: views of the last one may still be
+            # on their way to the pack writer
+            buf = bytearray(len(carry) + CDC_BATCH)
+            buf[: len(carry)] = carry
+            n = readinto(memoryview(buf)[len(carry):])
+            eof = not n
+            if n < CDC_BATCH:
+                del buf[len(carry) + n:]
+            if not buf:
+                break
+            view = memoryview(buf)
+            chunks = [view[c.offset: c.offset + c.length] for c in cdc.cut_buf(buf)]
+            if not eof and chunks:
+                last = chunks.pop()
+                carry = bytes(last)
+            else:
+                carry = b""
+            done = sum(len(c) for c in chunks)
+            if done:
+                # one block in the hasher at a time: memory stays flat
+                if pending_hash is not None:
+                    pending_hash.result()
+                pending_hash = hasher.submit(whole.update, view[:done])
+                take(chunks)
+                size += done
+            if eof:
+                break
+        if pending_hash is not None:
+            pending_hash.result()
+        return hashing.format_digest(whole), size, parts
 
     def _ingest_whole(self, todo, abspaths, digests, chunk_rows, remember, callback, link: bool = False) -> None:
         def one(i: int) -> tuple[int, str, int, os.stat_result]:
@@ -681,6 +693,12 @@ class Objects:
 
 _sha256 = hashlib.sha256
 _PREFIX_LEN = len(hashing.PREFIX)
+
+
+def _fastcdc() -> Any:
+    from pyfastcdc import FastCDC
+
+    return FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
 
 
 def _first_bad(batch: list[tuple[Any, str]]) -> str | None:
