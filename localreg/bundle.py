@@ -1804,6 +1804,7 @@ def import_bundle(
                                len(idx.blobs) - len(plan.present),
                                sum(s for d, s in idx.blobs.items() if d not in plan.present))
             assert staging is not None
+            staging.seal()  # the staged bytes are durable before the write lock is taken
             with store.transaction():
                 # the store may have changed since the plan: decide again under the write lock
                 plan = _plan(store, idx)
@@ -1812,7 +1813,10 @@ def import_bundle(
                 if gone:
                     raise BundleError(f"blob {min(gone)} left store {store.home} during the import (a gc running "
                                       "with a short grace?); nothing was imported: import again", where)
-                staging.publish()
+                try:
+                    staging.publish()
+                except CorruptBlob as e:
+                    raise BundleError(f"bundle {where}: {e}; nothing was imported", where) from None
                 try:
                     _apply(store, idx, plan)
                 except sqlite3.IntegrityError as e:

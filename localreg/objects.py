@@ -898,12 +898,16 @@ class Staging:
     """Blobs verified while they stream in, kept out of sight until :meth:`publish`.
 
     For verbs that must check everything before changing anything (bundle
-    import): bytes go to pack files that no row names (small blobs share
-    packs, a big one gets a pack of its own), so nothing is visible yet and
-    :meth:`abort` removes them all; a crash leaves unindexed packs, which
-    gc removes. :meth:`publish` moves each big blob to its loose name and
-    records every chunk row: call it inside the transaction that adds the
-    rows naming these blobs.
+    import): bytes go to pack files that no row names, so nothing is
+    visible yet and :meth:`abort` removes them all; a crash leaves
+    unindexed packs, which gc removes. Small blobs share packs; a blob of
+    ``PACK_LIMIT`` bytes or more is cut into content-defined chunks as
+    logging cuts it, and only the chunks the store lacks are written, so an
+    imported version that differs a little from one already there costs
+    little more than its differences. :meth:`seal` makes the staged bytes
+    durable (call it before taking the write lock); :meth:`publish` records
+    every row: call it inside the transaction that adds the rows naming
+    these blobs.
     """
 
     def __init__(self, objects: Objects) -> None:
@@ -912,39 +916,62 @@ class Staging:
         self._pack: Any = None
         self._packs: list[str] = []
         self._small: list[tuple[str, int, str, int]] = []
-        self._big: list[tuple[str, int, str]] = []
+        self._chunk_rows: list[tuple] = []
+        self._file_rows: list[tuple[str, int, str]] = []
+        self._known: set[str] = set()
+        self._packer: _BackgroundPacker | None = None
+        self._hasher: ThreadPoolExecutor | None = None
+        self._cdc: Any = None
 
     def add(self, pieces: Iterable[bytes], digest: str, size: int, callback: Callback | None = None) -> None:
-        """Stage the bytes of ``pieces``; :class:`CorruptBlob` (nothing kept) unless they are ``size`` bytes hashing to ``digest``."""
+        """Stage the bytes of ``pieces``; :class:`CorruptBlob` (no row kept) unless they are ``size`` bytes hashing to ``digest``."""
         callback = callback or NoOpCallback()
-        h = hashing.new()
-        got = 0
-        if size < PACK_LIMIT:
-            data = b"".join(pieces)
-            h.update(data)
-            got = len(data)
-            _check_staged(digest, size, hashing.format_digest(h), got)
-            if self._pack is None or self._pack.offset >= PACK_TARGET:
-                self._roll()
-            self._small.append((digest, size, self._pack.name, self._pack.add(data)))
-            callback.relative_update(got)
+        if size >= PACK_LIMIT:
+            self._add_chunked(iter(pieces), digest, size, callback)
             return
-        pw = self.blobs.pack_writer()
+        data = b"".join(pieces)
+        _check_staged(digest, size, hashing.digest_bytes(data), len(data))
+        if self._pack is None or self._pack.offset >= PACK_TARGET:
+            self._roll()
+        self._small.append((digest, size, self._pack.name, self._pack.add(data)))
+        callback.relative_update(len(data))
+
+    def _add_chunked(self, pieces: Iterator[bytes], digest: str, size: int, callback: Callback) -> None:
+        if self._packer is None:
+            self._packer = _BackgroundPacker(self.blobs)
+            self._hasher = ThreadPoolExecutor(1)
+            self._cdc = _fastcdc()
+        assert self._hasher is not None
+        rest = memoryview(b"")
+
+        def readinto(view: memoryview) -> int:
+            # fill the cutter's block from the pieces as they come
+            nonlocal rest
+            n = 0
+            while n < len(view):
+                if not rest:
+                    piece = next(pieces, None)
+                    if piece is None:
+                        break
+                    rest = memoryview(piece)
+                k = min(len(rest), len(view) - n)
+                view[n:n + k] = rest[:k]
+                rest = rest[k:]
+                n += k
+            callback.relative_update(n)
+            return n
+
+        before = len(self._chunk_rows)
+        known = set(self._known)
+        got_digest, got, parts = self.objects._cut(readinto, self._cdc, self._packer, self._hasher, known,
+                                                   self._chunk_rows, time.time())
         try:
-            # past HASH_THREAD_MIN the hashing runs on a second thread while this one reads and writes
-            hasher = _Hasher(size >= HASH_THREAD_MIN)
-            for piece in pieces:
-                hasher.update(piece)
-                pw.add(piece)
-                got += len(piece)
-                callback.relative_update(len(piece))
-            _check_staged(digest, size, hasher.digest(), got)
-            name = pw.close()
-            assert name is not None  # never empty: it holds this blob
-            self._big.append((digest, size, name))
-        except BaseException:
-            pw.abort()
+            _check_staged(digest, size, got_digest, got)
+        except CorruptBlob:
+            del self._chunk_rows[before:]  # their bytes stay in unnamed packs: abort or gc removes them
             raise
+        self._known = known
+        self._file_rows.append((digest, size, json.dumps(parts, separators=(",", ":"))))
 
     def _roll(self) -> None:
         if self._pack is not None:
@@ -953,22 +980,47 @@ class Staging:
                 self._packs.append(name)
         self._pack = self.blobs.pack_writer()
 
-    def publish(self) -> int:
-        """Make every staged blob durable under its name and record its chunk row; returns the count."""
+    def seal(self) -> None:
+        """Make every staged byte durable (nothing names it yet)."""
         if self._pack is not None:
             name = self._pack.close()
             self._pack = None
             if name is not None:
                 self._packs.append(name)
-        for digest, _size, name in self._big:
-            # same bytes, new name: a rename, never a copy
-            self.blobs._commit(self.blobs.pack_path(name), self.blobs.loose_path(digest))
+        if self._packer is not None:
+            packer, self._packer = self._packer, None
+            self._packs.extend(w.name for w in packer.writers)
+            try:
+                packer.close()
+            finally:
+                self._shutdown_hasher()
+
+    def _shutdown_hasher(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
+            self._hasher = None
+
+    def publish(self) -> int:
+        """Record the chunk and file rows of every staged blob (sealing first); returns how many blobs.
+
+        A chunked file may name chunks the store had when it was staged:
+        they must still be there (a gc may have taken them since), or
+        :class:`CorruptBlob` says to import again.
+        """
+        self.seal()
+        if self._file_rows:
+            staged = {r[0] for r in self._chunk_rows}
+            needed = {cd for _d, _s, chunks in self._file_rows for cd, _size in json.loads(chunks)} - staged
+            missing = needed - self.objects.present(needed)
+            if missing:
+                raise CorruptBlob(f"chunk {min(missing)} left the store during the import (a gc running with a "
+                                  "short grace?): import again", min(missing))
         ts = time.time()
-        rows = [(d, s, p, o, ts) for d, s, p, o in self._small] + [(d, s, None, None, ts) for d, s, _n in self._big]
+        rows = [(d, s, p, o, ts) for d, s, p, o in self._small] + self._chunk_rows
         rows.sort()
-        self.objects._record(rows, [])
-        count = len(rows)
-        self._small, self._big, self._packs = [], [], []
+        self.objects._record(rows, [], self._file_rows)
+        count = len(self._small) + len(self._file_rows)
+        self._small, self._packs, self._chunk_rows, self._file_rows = [], [], [], []
         return count
 
     def abort(self) -> None:
@@ -976,9 +1028,14 @@ class Staging:
         if self._pack is not None:
             self._pack.abort()
             self._pack = None
-        for name in self._packs + [n for _d, _s, n in self._big]:
+        if self._packer is not None:
+            packer, self._packer = self._packer, None
+            self._packs.extend(w.name for w in packer.writers)
+            packer.abort()
+        self._shutdown_hasher()
+        for name in set(self._packs):
             self.blobs.remove_pack(name)
-        self._small, self._big, self._packs = [], [], []
+        self._small, self._packs, self._chunk_rows, self._file_rows = [], [], [], []
 
 
 def _check_staged(digest: str, size: int, got_digest: str, got: int) -> None:

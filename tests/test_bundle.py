@@ -33,7 +33,7 @@ from localreg.bundle import (
 from localreg.cli import cli
 from localreg.errors import NotFound
 from localreg.fsck import fsck
-from localreg.objects import Objects
+from localreg.objects import PACK_LIMIT, Objects
 from localreg.store import Store
 from tests.conftest import snapshot
 
@@ -631,6 +631,41 @@ def test_hostile_bundles_are_refused_and_write_nothing(case, source, store, tmp_
     with pytest.raises(BundleError):
         import_bundle(store, bad, dry_run=True)
     assert state(store) == before
+
+
+def test_a_damaged_big_blob_leaves_no_staged_chunk(source, store, tmp_path):
+    """A big blob is cut into chunks as it streams in: chunks packed before the damage is found go too."""
+    _src, path = source
+    items = members(path)
+    [k] = [k for k, (ti, _d) in enumerate(items) if ti.name.startswith("blobs/") and ti.size >= PACK_LIMIT]
+    ti, data = items[k]
+    items[k] = (ti, data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
+    bad = tmp_path / "big.tar"
+    write_tar(bad, items)
+    before = state(store)
+    with pytest.raises(BundleError, match="is corrupt"):
+        import_bundle(store, bad)
+    assert state(store) == before
+
+
+def test_big_files_arrive_in_chunks_and_share_them(store, other, make_files, tmp_path):
+    """An imported version that differs a little from one already imported costs about its difference."""
+    base = os.urandom(4 << 20)
+    edited = base[: 1 << 20] + b"a small edit" + base[(1 << 20) + 12:]
+    v0, _ = ingest.log_path(store, make_files({"model.bin": base}), name="m", type="model", project="p")
+    v1, _ = ingest.log_path(store, make_files({"model.bin": edited}), name="m", type="model", project="p")
+    export_bundle(store, v0.qualified_name, tmp_path / "v0.tar")
+    export_bundle(store, v1.qualified_name, tmp_path / "v1.tar")
+    import_bundle(other, tmp_path / "v0.tar")
+    used = other.blobs.usage()
+    import_bundle(other, tmp_path / "v1.tar")
+    grew = other.blobs.usage() - used
+    assert 0 < grew < len(edited) // 4
+    for v, want in ((v0, base), (v1, edited)):
+        [e] = versions.entries(other, versions.resolve(other, v.qualified_name))
+        assert other.db.execute("SELECT size FROM chunked_files WHERE digest = ?", [e.digest]).fetchone()[0] == len(want)
+        assert Objects(other).read_bytes(e.digest) == want
+    assert fsck(other).ok
 
 
 def test_a_blob_that_fails_late_leaves_no_staged_file(source, store, tmp_path):
