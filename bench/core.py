@@ -48,16 +48,13 @@ print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 
 
 def make_small(root: str, n: int) -> None:
-    rnd = os.urandom
-    per = max(1, n // 100)
-    for d in range(100):
-        sub = os.path.join(root, f"d{d:03d}")
-        os.makedirs(sub)
-        for i in range(per):
-            if d * per + i >= n:
-                return
-            with open(os.path.join(sub, f"f{i:05d}.bin"), "wb") as f:
-                f.write(rnd(4096))
+    """``n`` random files of 4 KiB in 100 folders, as bench/compare.py's workload (a)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import dataclasses
+
+    from workloads import Sizes, make_small as make
+
+    make(root, dataclasses.replace(Sizes.full(), small_files=n, small_folders=100, small_size=4096))
 
 
 def make_big(path: str, mib: int) -> None:
