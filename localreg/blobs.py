@@ -297,6 +297,26 @@ class BlobStore:
         mtime = info.get("mtime") or info.get("created") or 0
         return mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
 
+    def loose_size(self, digest: str) -> int | None:
+        """Size of a loose object, None if it is missing."""
+        path = self.loose_path(digest)
+        try:
+            if self.is_local:
+                return os.stat(path).st_size
+            return int(self.fs.info(path).get("size") or 0)
+        except FileNotFoundError:
+            return None
+
+    def pack_size(self, pack: str) -> int:
+        """Size of a pack file; :class:`CorruptBlob` if it is missing."""
+        path = self.pack_path(pack)
+        try:
+            if self.is_local:
+                return os.stat(path).st_size
+            return int(self.fs.info(path).get("size") or 0)
+        except FileNotFoundError:
+            raise CorruptBlob(f"pack {pack} is missing from {self.url}") from None
+
     def pack_exists(self, pack: str) -> bool:
         path = self.pack_path(pack)
         return os.path.exists(path) if self.is_local else self.fs.exists(path)

@@ -23,6 +23,7 @@ VERIFY_THREAD_MIN = 64 << 10  # pieces this big are checked on the verifying thr
 VERIFY_BATCH = 1 << 20        # bytes of pieces checked per task on the verifying threads
 VERIFY_IN_FLIGHT = 32 << 20   # most bytes read and not yet checked
 OPEN_PACKS = 64               # pack files a reader keeps open
+SPOOL_MAX = 16 << 20         # loose objects up to this size are read whole and checked before a byte is handed out
 
 
 @dataclass(frozen=True)

@@ -103,19 +103,29 @@ class _Checkout:
 
     def _write_verified(self, pieces: Iterable[bytes], dest: str, e: Entry, check_ref: bool = False,
                         check: Callable[[], None] | None = None) -> None:
-        """Write ``pieces`` to ``dest`` through a temporary file, renamed once ``check`` (if given) has passed."""
+        """Write ``pieces`` to ``dest`` through a temporary file, renamed once ``check`` (if given) has passed.
+
+        With ``check_ref`` (a reference's bytes), they must hash to the
+        entry's digest and have its size, unless the entry was logged
+        without a checksum (see :func:`unchecked_reference`).
+        """
         tmp = f"{dest}.localreg-tmp-{os.getpid()}"
         h = hashing.new()
+        size = 0
         try:
             with open(tmp, "wb") as out:
                 for data in pieces:
                     if check_ref:
                         h.update(data)
+                        size += len(data)
                     out.write(data)
-            if check_ref and hashing.format_digest(h) != e.digest and e.size:
-                raise CorruptBlob(
-                    f"referenced file {e.ref!r} for {e.path!r} changed since it was logged", e.digest
-                )
+            if check_ref and not unchecked_reference(e):
+                got = hashing.format_digest(h)
+                if got != e.digest or size != e.size:
+                    raise CorruptBlob(
+                        f"referenced file {e.ref!r} for {e.path!r} changed since it was logged: the manifest "
+                        f"says {e.size} bytes hashing to {e.digest}, it has {size} bytes hashing to {got}", e.digest
+                    )
             if check is not None:
                 check()
             os.replace(tmp, dest)
@@ -237,6 +247,15 @@ def _iter_url(url: str) -> Iterator[bytes]:
             yield data
 
 
+def unchecked_reference(e: Entry) -> bool:
+    """True for a reference logged without a checksum (``checksum=False``): its bytes cannot be checked.
+
+    Such an entry has size 0 and, as its digest, the sha256 of its URL; any
+    other reference names the bytes it expects, and a download checks them.
+    """
+    return e.ref is not None and e.size == 0 and e.digest == hashing.digest_bytes(e.ref.encode())
+
+
 def verify_tree(entries: Sequence[Entry], root: str | os.PathLike) -> list[str]:
     """Problems of a downloaded tree against its manifest: missing, extra, changed files."""
     root = os.path.abspath(root)
@@ -262,7 +281,7 @@ def verify_tree(entries: Sequence[Entry], root: str | os.PathLike) -> list[str]:
                     break
                 h.update(data)
         digest = hashing.format_digest(h)
-        if e.ref is not None and e.size == 0 and e.digest == hashing.digest_bytes(e.ref.encode()):
+        if unchecked_reference(e):
             continue  # reference logged without checksum: nothing to compare
         if digest != e.digest:
             problems.append(f"changed file {path!r}: {digest} != {e.digest}")

@@ -16,6 +16,7 @@ from .base import (
     HASH_BATCH,
     HASH_THREAD_MIN,
     OPEN_PACKS,
+    SPOOL_MAX,
     VERIFY_BATCH,
     VERIFY_IN_FLIGHT,
     VERIFY_THREAD_MIN,
@@ -29,17 +30,16 @@ class _Read:
     """The reading verbs of :class:`~localreg.objects.Objects`."""
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
-        """Yield the bytes of file ``digest``; raise :class:`CorruptBlob` if they do not hash to it.
+        """Yield the bytes of file ``digest``, every piece checked before it is yielded.
 
-        The check comes after the last piece: callers keep nothing under a
-        final name until the iterator is exhausted. A file of many chunks is
-        checked once, as a whole (what ``verify`` needs: the list of chunks
-        is checked too); only when that fails are its chunks re-hashed, to
-        name the corrupt one. Past a few MiB the hashing runs on a second
-        thread while the caller writes (sha256 releases the GIL).
+        For callers that hand the bytes on at once (a web download, a
+        reader of the SDK): see :meth:`BlobReader.checked`. A missing or
+        damaged blob raises :class:`CorruptBlob` naming it; when it is
+        found after the first piece, the last piece is never yielded, so
+        what left is visibly short of the file.
         """
         with self.reader([digest]) as reader:
-            yield from reader.pieces(digest, whole=True)
+            yield from reader.checked(digest)
 
     def _corrupt_chunk(self, parts: list[tuple[str, int, str | None, int | None]]) -> str:
         for cd, size, pack, offset in parts:
@@ -56,10 +56,16 @@ class _Read:
         return b"".join(self.iter_bytes(digest))
 
     def check(self, digest: str) -> str | None:
-        """None if file ``digest`` is intact, else what is wrong."""
+        """None if file ``digest`` is intact, else what is wrong.
+
+        A file of many chunks is checked once, as a whole (what ``verify``
+        needs: the list of chunks is checked too); only when that fails are
+        its chunks re-hashed, to name the corrupt one.
+        """
         try:
-            for _ in self.iter_bytes(digest):
-                pass
+            with self.reader([digest]) as reader:
+                for _ in reader.pieces(digest, whole=True):
+                    pass
         except CorruptBlob as e:
             return str(e)
         except OSError as e:
@@ -69,6 +75,13 @@ class _Read:
 
 _sha256 = hashlib.sha256
 _PREFIX_LEN = len(hashing.PREFIX)
+
+
+def _check_piece(data: bytes, digest: str, size: int, where: str = "") -> None:
+    if len(data) != size:
+        raise CorruptBlob(f"blob {digest}{where} has {len(data)} bytes, expected {size} (truncated)", digest)
+    if _sha256(data).hexdigest() != digest[_PREFIX_LEN:]:
+        raise CorruptBlob(f"blob {digest}{where} is corrupt (its bytes do not match its digest)", digest)
 
 
 def _first_bad(batch: list[tuple[Any, str]]) -> str | None:
@@ -146,7 +159,11 @@ class BlobReader:
     checked against the whole file's sha256 when it was logged), loose
     objects as one stream. Checks of pieces already yielded may still be
     running: call :meth:`check` before giving what was written from them a
-    final name. Used by bundle export and by materialize.
+    final name. Used by bundle export and by materialize, which write to a
+    temporary file renamed only once every check passed.
+
+    :meth:`checked` is for bytes that leave at once (a web download, the
+    SDK's readers): every piece is checked before it is yielded.
     """
 
     def __init__(self, objects: Objects, digests: Iterable[str],
@@ -246,6 +263,118 @@ class BlobReader:
         if total is not None and got_digest != digest:
             bad = self.objects._corrupt_chunk(parts) if len(parts) > 1 else digest
             raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
+
+    def checked(self, digest: str) -> Iterator[bytes]:
+        """The bytes of file ``digest``, each piece checked against its digest *before* it is yielded.
+
+        Every blob the file needs is opened first, so a missing one raises
+        before anything is yielded. A packed chunk (small file or chunk of a
+        big one, at most ``PACK_LIMIT`` bytes) is read and hashed whole. A
+        loose object up to ``SPOOL_MAX`` bytes is read whole into memory and
+        checked; a bigger one is hashed in full first, then streamed while it
+        is hashed again. The whole file is hashed too (for a file of many
+        chunks: its list of chunks is then checked as well), and the last
+        piece is held back until that hash matches: whatever goes wrong after
+        the first piece, the caller never gets the whole file. Memory stays
+        at a few MiB whatever the file's size. Raises :class:`CorruptBlob`.
+        """
+        parts = self._parts(digest)
+        if parts is None:
+            raise CorruptBlob(f"blob {digest} is not in the store at {self.objects.store.home}", digest)
+        self._preflight(parts)
+        single = len(parts) == 1 and parts[0][0] == digest
+        total = None if single else _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN)
+        held: bytes | None = None
+        try:
+            for cd, size, pack, offset in parts:
+                for piece in self._checked_part(cd, size, pack, offset):
+                    if total is not None:
+                        total.update(piece)
+                    if held is not None:
+                        yield held
+                    held = piece
+        finally:
+            got_digest = total.digest() if total is not None else digest
+        if got_digest != digest:
+            raise CorruptBlob(f"blob {digest} is corrupt: its chunks hash to {got_digest} as a whole", digest)
+        if held is not None:
+            yield held
+
+    def _preflight(self, parts: list[tuple[str, int, str | None, int | None]]) -> None:
+        """Raise :class:`CorruptBlob` if a blob of ``parts`` is missing or too short (no byte read)."""
+        ends: dict[str, tuple[int, str]] = {}
+        for cd, size, pack, offset in parts:
+            if pack is None:
+                have = self.blobs.loose_size(cd)
+                if have is None:
+                    raise CorruptBlob(f"blob {cd} is missing from {self.blobs.url}", cd)
+                if have != size:
+                    raise CorruptBlob(f"blob {cd} has {have} bytes, expected {size}", cd)
+            elif pack not in ends:
+                ends[pack] = ((offset or 0) + size, cd)  # named if the pack is missing: its first chunk here
+            elif ends[pack][0] < (offset or 0) + size:
+                ends[pack] = ((offset or 0) + size, ends[pack][1])
+        for pack, (end, cd) in ends.items():
+            try:
+                have = self._pack_size(pack)
+            except CorruptBlob as e:
+                raise CorruptBlob(f"blob {cd}: {e}", cd) from None
+            if have < end:
+                raise CorruptBlob(f"blob {cd}: pack {pack} is truncated ({have} bytes, the blob ends at {end})", cd)
+
+    def _pack_size(self, pack: str) -> int:
+        f = self._pack(pack)
+        if self._local:
+            return os.fstat(f.fileno()).st_size
+        size = getattr(f, "size", None)
+        return int(size) if size is not None else self.blobs.pack_size(pack)
+
+    def _checked_part(self, cd: str, size: int, pack: str | None, offset: int | None) -> Iterator[bytes]:
+        if pack is not None:
+            f = self._pack(pack)
+            if self._local:
+                data = os.pread(f.fileno(), size, offset or 0)
+            else:
+                f.seek(offset or 0)
+                data = f.read(size)
+            _check_piece(data, cd, size, f" in pack {pack}")
+            yield data
+            return
+        if size <= SPOOL_MAX:
+            with self.blobs.open_loose(cd) as lf:
+                data = lf.read(size + 1)
+            _check_piece(data, cd, size)
+            yield data
+            return
+        # too big to hold: hash it all first, then stream it hashed again. The
+        # caller holds the last piece back until this second hash matched too.
+        first = _Hasher(True)
+        got = 0
+        with self.blobs.open_loose(cd) as lf:
+            while data := lf.read(BUF):
+                first.update(data)
+                got += len(data)
+        if got != size:
+            raise CorruptBlob(f"blob {cd} has {got} bytes, expected {size}", cd)
+        if first.digest() != cd:
+            raise CorruptBlob(f"blob {cd} is corrupt (its bytes do not match its digest)", cd)
+        again = _Hasher(True)
+        got = 0
+        held: bytes | None = None
+        try:
+            with self.blobs.open_loose(cd) as lf:
+                while data := lf.read(BUF):
+                    again.update(data)
+                    got += len(data)
+                    if held is not None:
+                        yield held
+                    held = data
+        finally:
+            second = again.digest()
+        if got != size or second != cd:
+            raise CorruptBlob(f"blob {cd} changed while it was being sent", cd)
+        if held is not None:
+            yield held
 
     def check(self) -> None:
         """Wait for every check of what was read so far; :class:`CorruptBlob` for the first bad chunk."""
