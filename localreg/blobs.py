@@ -403,10 +403,12 @@ class PackWriter:
         self.offset += sum(len(p) for p in pieces)
         self.count += len(pieces)
 
-    def close(self) -> str | None:
-        """Make the pack durable under its final name; None if it is empty."""
+    def close(self, trailer: bytes = b"") -> str | None:
+        """Append ``trailer`` (a footer listing the chunks), make the pack durable under its final name; None if it is empty."""
         f = self._f
         try:
+            if trailer and self.count:
+                f.write(trailer)
             if self.store.is_local:
                 f.flush()
                 os.fsync(f.fileno())

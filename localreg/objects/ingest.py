@@ -24,7 +24,7 @@ from .base import (
     _racy,
     _same,
 )
-from .packs import _BackgroundPacker
+from .packs import Pack, _BackgroundPacker
 
 
 class _Ingest:
@@ -36,8 +36,8 @@ class _Ingest:
         if digest not in self.present([digest]):
             ts = time.time()
             if len(data) < PACK_LIMIT:
-                with self.blobs.pack_writer() as pw:
-                    off = pw.add(data)
+                with Pack(self.blobs) as pw:
+                    off = pw.add(data, digest)
                     name = pw.close()
                 self._record([(digest, len(data), name, off, ts)], [])
             else:
@@ -166,7 +166,7 @@ class _Ingest:
                 digests[i] = digest
                 if digest not in known:
                     known.add(digest)
-                    name, offset = writer.add(data)
+                    name, offset = writer.add(data, digest)
                     chunk_rows.append((digest, len(data), name, offset, ts))
                 remember(i, st, digest)
             writer.flush()
@@ -223,6 +223,7 @@ class _Ingest:
                     raise FileChanged(f"file {path!r} changed while it was being read; log it again")
                 digests[i] = digest
                 file_rows.append((digest, size, json.dumps(parts, separators=(",", ":"))))
+                packer.add_file(digest, size, parts)
                 remember(i, after, digest)
                 callback.relative_update(1)
             packer.close()
@@ -252,7 +253,7 @@ class _Ingest:
                 parts.append([name, len(data)])
                 if name not in known:
                     known.add(name)
-                    pack, offset = packer.add(data)
+                    pack, offset = packer.add(data, name)
                     chunk_rows.append((name, len(data), pack, offset, ts))
             packer.flush()
 

@@ -13,7 +13,7 @@ from ..blobs import Callback, NoOpCallback
 from ..errors import CorruptBlob
 from .base import PACK_LIMIT, PACK_TARGET
 from .ingest import _fastcdc
-from .packs import _BackgroundPacker
+from .packs import Pack, _BackgroundPacker
 
 if TYPE_CHECKING:
     from .core import Objects
@@ -58,7 +58,7 @@ class Staging:
         _check_staged(digest, size, hashing.digest_bytes(data), len(data))
         if self._pack is None or self._pack.offset >= PACK_TARGET:
             self._roll()
-        self._small.append((digest, size, self._pack.name, self._pack.add(data)))
+        self._small.append((digest, size, self._pack.name, self._pack.add(data, digest)))
         callback.relative_update(len(data))
 
     def _add_chunked(self, pieces: Iterator[bytes], digest: str, size: int, callback: Callback) -> None:
@@ -97,13 +97,14 @@ class Staging:
             raise
         self._known = known
         self._file_rows.append((digest, size, json.dumps(parts, separators=(",", ":"))))
+        self._packer.add_file(digest, size, parts)
 
     def _roll(self) -> None:
         if self._pack is not None:
             name = self._pack.close()
             if name is not None:
                 self._packs.append(name)
-        self._pack = self.blobs.pack_writer()
+        self._pack = Pack(self.blobs)
 
     def seal(self) -> None:
         """Make every staged byte durable (nothing names it yet)."""
