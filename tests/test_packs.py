@@ -252,3 +252,18 @@ def test_a_pack_without_a_footer_that_no_manifest_explains_is_reported(store, lo
     assert len(report.unrecovered) == len(list(store.blobs.list_packs()))
     assert all("has no footer (written by an older localreg) and no manifest names blobs it could hold: "
                "restore the database from a backup" in m for m in report.unrecovered)
+
+
+def test_docs_describe_the_footer_the_code_writes():
+    """docs/format.md's layout figures are the code's: magic, trailer and record sizes, version."""
+    from pathlib import Path
+
+    from localreg.objects import packs
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "format.md").read_text()
+    section = doc[doc.index("## Packs"):]
+    assert " ".join(f"{b:02x}" for b in packs.MAGIC) in section
+    assert f"trailer ({packs.TRAILER_SIZE} bytes)" in section and packs.TRAILER_SIZE == 52
+    assert f"{packs._CHUNK.size} bytes each" in section
+    assert f"{packs._FILE.size} bytes," in section and f"{packs._PART.size} bytes each" in section
+    assert f"footer version, `{packs.FOOTER_VERSION}`" in section
