@@ -4,8 +4,10 @@ Layout under the blob root (``<home>/blobs`` or any fsspec URL):
 
 * ``objects/<2 hex>/<62 hex>``: a loose chunk, named by its sha256;
 * ``packs/<name>.pack``: many small chunks back to back; where each one
-  sits is recorded in SQLite (``chunks.pack``, ``chunks.offset``), never
-  in the pack itself;
+  sits is recorded in SQLite (``chunks.pack``, ``chunks.offset``), and
+  in a footer at the pack's end that the caller hands to
+  :meth:`PackWriter.close` (``localreg.objects.packs``; readers never look
+  past the chunks);
 * ``tmp/``: files being written. On local disk every write goes to a
   temp file in the blob root, is fsynced, then ``os.replace``d into place
   and the folder fsynced, so a name either holds complete bytes or does
