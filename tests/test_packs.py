@@ -16,11 +16,14 @@ import json
 import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import localreg as wandb
 from localreg import bundle, fsck, hashing
 from localreg.cli import cli
 from localreg.objects import PACK_LIMIT
+from localreg.objects import packs as packs_mod
 from localreg.objects.packs import (
     MAGIC,
     TRAILER_SIZE,
@@ -267,3 +270,55 @@ def test_docs_describe_the_footer_the_code_writes():
     assert f"{packs._CHUNK.size} bytes each" in section
     assert f"{packs._FILE.size} bytes," in section and f"{packs._PART.size} bytes each" in section
     assert f"footer version, `{packs.FOOTER_VERSION}`" in section
+
+
+# -- hostile footers: whatever a pack ends with, decoding says "none" or BadFooter ------------------
+
+HOSTILE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _decode(blobs, data: bytes, body: bytes):
+    """Write a pack of ``data`` followed by ``body`` and decode its footer."""
+    with blobs.pack_writer() as pw:
+        pw.add(data)
+        name = pw.close(body)
+    return decode_footer(blobs, name, len(data) + len(body))
+
+
+@HOSTILE
+@given(data=st.binary(min_size=1, max_size=200), body=st.binary(max_size=300),
+       version=st.sampled_from([0, 1, 2, 2**32 - 1]), length=st.one_of(st.none(), st.integers(0, 2**64 - 1)))
+def test_garbage_footers_with_a_valid_checksum_are_refused_cleanly(tmp_path, data, body, version, length):
+    """Arbitrary records behind a correct checksum and magic: parsed or refused, never a stray exception."""
+    import hashlib
+
+    from localreg.blobs import BlobStore
+
+    blobs = BlobStore(str(tmp_path / "hostile-blobs"))
+    trailer = packs_mod._TRAILER.pack(len(body) if length is None else length, hashlib.sha256(body).digest(),
+                                      version, MAGIC)
+    try:
+        footer = _decode(blobs, data, body + trailer)
+    except BadFooter:
+        return
+    assert footer is not None and footer.data_end == len(data)
+    for _d, offset, size in footer.chunks:
+        assert offset + size <= len(data)
+
+
+@HOSTILE
+@given(flip=st.integers(0, 10_000), cut=st.integers(0, 200))
+def test_damaged_or_cut_footers_are_never_trusted(tmp_path, flip, cut):
+    from localreg.blobs import BlobStore
+
+    blobs = BlobStore(str(tmp_path / "hostile-blobs"))
+    d = [hashing.digest_bytes(bytes([i])) for i in range(3)]
+    footer = bytearray(encode_footer([(d[0], 0, 5), (d[1], 5, 7)], [(d[2], 12, [[d[0], 5], [d[1], 7]])]))
+    footer[flip % len(footer)] ^= 0x01
+    footer = footer[: len(footer) - (cut % len(footer))] if cut else footer
+    try:
+        got = _decode(blobs, b"x" * 12, bytes(footer))
+    except BadFooter:
+        return
+    # undetected only where nothing was changed that matters: no magic left (no footer), or the magic's own bytes
+    assert got is None
