@@ -12,6 +12,7 @@ from .. import hashing
 from ..blobs import BUF, Callback, NoOpCallback, open_url
 from ..errors import CorruptBlob, InvalidInput
 from .base import Entry, _racy
+from .index import _Index
 
 LINK_MODES = ("copy", "hardlink", "symlink", "reflink")
 FICLONE = 0x40049409  # Linux _IOW(0x94, 9, int): clone a whole file, copy-on-write
@@ -20,7 +21,7 @@ _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP,
             errno.ENOSYS, errno.EINVAL, errno.ENOTTY, errno.ENOENT}
 
 
-class _Checkout:
+class _Checkout(_Index):
     """The checkout verbs of :class:`~localreg.objects.Objects`."""
 
     def materialize(

@@ -24,10 +24,11 @@ from .base import (
     _racy,
     _same,
 )
+from .index import _Index
 from .packs import Pack, _BackgroundPacker
 
 
-class _Ingest:
+class _Ingest(_Index):
     """The ingest verbs of :class:`~localreg.objects.Objects`."""
 
     def add_bytes(self, data: bytes) -> tuple[str, int]:

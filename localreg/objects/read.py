@@ -21,12 +21,13 @@ from .base import (
     VERIFY_IN_FLIGHT,
     VERIFY_THREAD_MIN,
 )
+from .index import _Index
 
 if TYPE_CHECKING:
     from .core import Objects
 
 
-class _Read:
+class _Read(_Index):
     """The reading verbs of :class:`~localreg.objects.Objects`."""
 
     def iter_bytes(self, digest: str) -> Iterator[bytes]:
