@@ -155,8 +155,17 @@ def _row_to_version(r: Sequence, aliases: tuple[str, ...], tags: tuple[str, ...]
     )
 
 
-def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v.idx", limit: int | None = None) -> list[Version]:
-    """Versions matching a SQL condition over ``v`` (versions) and ``c`` (collections)."""
+def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v.idx", limit: int | None = None,
+         *, hidden: bool = False) -> list[Version]:
+    """Versions matching a SQL condition over ``v`` (versions) and ``c`` (collections).
+
+    Links in a restricted registry the acting user may not read are left
+    out (see :func:`localreg.access.visible`) unless ``hidden``: only a
+    write that must account for every link (delete, a ttl) asks for them.
+    """
+    if not hidden:
+        vis, vparams = access.visible("c.registry_id")
+        where, params = f"({where}) AND {vis}", [*params, *vparams]
     sql = f"{_SELECT} WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += f" LIMIT {min(int(limit), 2**62)}"  # past SQLite's 64-bit integers it is "all" anyway
@@ -489,14 +498,25 @@ def set_aliases(store: "Store", version: Version, aliases: Iterable[str]) -> Ver
 
 
 def set_tags(store: "Store", version: Version, tags: Iterable[str]) -> Version:
+    """Make the tags of ``version`` exactly ``tags`` (on a link: its source's tags; needs the member role)."""
     tag_list = names.check_tags(tags)
     with store.transaction() as db:
+        current = get(store, version.id)
+        if sorted(set(tag_list)) == sorted(current.tags):
+            return current
+        _require_edit(store, current)
         db.execute("DELETE FROM tags WHERE version_id = ?", [version.data_id])
         db.conn.executemany(
             "INSERT OR IGNORE INTO tags (version_id, tag) VALUES (?, ?)", [(version.data_id, t) for t in tag_list]
         )
         store.event("tags", version.qualified_name, tags=tag_list)
         return get(store, version.id)
+
+
+def _require_edit(store: "Store", version: Version) -> None:
+    """Editing through a link changes what its registry shows: that needs the member role there."""
+    if version.is_link:
+        access.require_collection(store, version.collection_id, "curate", version.qualified_name)
 
 
 def _expires_at(created_at: str, ttl_seconds: float) -> str:
@@ -524,8 +544,27 @@ def update(store: "Store", version: Version, *, description: str | None = None,
             sets["ttl_expires_at"] = _expires_at(created[0] if created else now(), ttl_seconds)
     if not sets:
         return version
-    sets["updated_at"] = now()
     with store.transaction() as db:
+        current = get(store, version.id)
+        row = db.execute("SELECT description, metadata, ttl_expires_at FROM versions WHERE id = ?",
+                         [current.data_id]).fetchone()
+        sets = {k: value for k, value in sets.items() if row[("description", "metadata", "ttl_expires_at").index(k)] != value}
+        if not sets:
+            return current  # nothing changes: nothing to check, nothing written
+        if current.is_link and "ttl_expires_at" in sets:
+            # as W&B: a ttl belongs to the source version
+            raise InvalidInput(
+                f"cannot set a ttl on link {current.qualified_name}: unlink it first, "
+                f"or set the ttl of its source {current.source_qualified_name}"
+            )
+        _require_edit(store, current)
+        if sets.get("ttl_expires_at") is not None and not current.is_link:
+            # an expiring source takes its links with it: that is an unlink in each registry
+            regs = {r[0] for r in db.execute(
+                "SELECT c.registry_id FROM versions l JOIN collections c ON c.id = l.collection_id "
+                "WHERE l.source_id = ? AND c.registry_id IS NOT NULL", [current.id])}
+            access.require_links(store, regs, "unlink", f"the ttl of {current.qualified_name}")
+        sets["updated_at"] = now()
         cols = ", ".join(f"{k} = ?" for k in sets)
         db.execute(f"UPDATE versions SET {cols} WHERE id = ?", [*sets.values(), version.data_id])
         store.event("update", version.qualified_name, fields=sorted(sets))
@@ -581,10 +620,15 @@ def delete(store: "Store", version: Version, *, delete_aliases: bool = False, un
                 f"{version.qualified_name} has aliases {', '.join(user_aliases)}; "
                 "pass delete_aliases=True to delete it with them"
             )
-        links = load(store, "v.source_id = ?", [version.id])
+        links = load(store, "v.source_id = ?", [version.id], hidden=True)
         if links and not unlink_links:
+            shown = {l.id for l in load(store, "v.source_id = ?", [version.id])}
+            named = [l.qualified_name for l in links if l.id in shown]
+            unseen = len(links) - len(named)
+            if unseen:  # a restricted registry the user may not read is not named
+                named.append(f"{unseen} link{'s' if unseen != 1 else ''} in registries you are not a member of")
             raise Conflict(
-                f"{version.qualified_name} is linked to {', '.join(l.qualified_name for l in links)}; "
+                f"{version.qualified_name} is linked to {', '.join(named)}; "
                 "unlink it first or pass unlink_links=True"
             )
         for link in links:
@@ -687,6 +731,8 @@ def list_versions(
 
 def count_versions(store: "Store", *, where: str = "1", params: Sequence[Any] = (), filter: dict | None = None) -> int:
     fsql, fparams = compile_filter(filter, VERSION_FIELDS, metadata_expr="COALESCE(s.metadata, v.metadata)")
+    vis, vparams = access.visible("c.registry_id")
+    fsql, fparams = f"({fsql}) AND {vis}", [*fparams, *vparams]
     sql = (
         "SELECT count(*) FROM versions v JOIN collections c ON c.id = v.collection_id "
         "LEFT JOIN versions s ON s.id = v.source_id "
@@ -698,5 +744,5 @@ def count_versions(store: "Store", *, where: str = "1", params: Sequence[Any] = 
 
 
 def links_of(store: "Store", version: Version) -> list[Version]:
-    """The registry links that point at ``version`` (or at its source)."""
+    """The registry links that point at ``version`` (or at its source) that the acting user may see."""
     return load(store, "v.source_id = ?", [version.data_id], order="v.created_at, v.id")
