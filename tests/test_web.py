@@ -856,3 +856,41 @@ def test_help_stays_light():
             "print(sorted(m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().replace("'", '"')) == []
+
+
+DEEP_BODIES = {
+    "deep-array": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "unclosed": b"[" * 100_000,
+    "deep-in-a-field": b'{"source": "tester/quickstart/sample-model:v0", "target": "wandb-registry-model/x", "aliases": '
+                       + b"[" * 40 + b'"a"' + b"]" * 40 + b"}",
+}
+
+
+@pytest.mark.parametrize("url, body", API_POSTS, ids=[u for u, _ in API_POSTS])
+@pytest.mark.parametrize("kind", sorted(DEEP_BODIES))
+def test_api_refuses_deeply_nested_bodies(client, store, url, body, kind):
+    before = snapshot(store)
+    r = client.post(url, content=DEEP_BODIES[kind], headers={"X-CSRF-Token": token(client),
+                                                             "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": {"type": "InvalidInput", "message":
+                                  "the request body nests arrays or objects deeper than 32 levels"}}
+    assert snapshot(store) == before
+
+
+def test_api_takes_brackets_inside_strings_at_face_value(client, store):
+    before = snapshot(store)
+    r = api_post(client, "/api/links", {"source": "tester/quickstart/sample-model:v0",
+                                        "target": "wandb-registry-model/x", "aliases": ["[" * 100 + "{" * 100]})
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "InvalidName"  # the alias is refused by name, not by nesting
+    assert snapshot(store) == before
+
+
+def test_a_deep_cursor_is_a_bad_cursor(client):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    r = client.get("/api/orgs/local/registries/model/collections", params={"cursor": cursor})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("invalid cursor")
