@@ -894,3 +894,61 @@ def test_a_deep_cursor_is_a_bad_cursor(client):
     cursor = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
     r = client.get("/api/orgs/local/registries/model/collections", params={"cursor": cursor})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("invalid cursor")
+
+
+@pytest.mark.parametrize("host, address, url, here, where", [
+    ("0.0.0.0", "0.0.0.0", "http://0.0.0.0:8080/", "http://127.0.0.1:8080/",
+     "0.0.0.0 (every network interface of this machine)"),
+    ("::", "::", "http://[::]:8080/", "http://[::1]:8080/", ":: (every network interface of this machine)"),
+    ("192.0.2.7", "192.0.2.7", "http://192.0.2.7:8080/", "http://192.0.2.7:8080/", "192.0.2.7"),
+    ("build-box", "192.0.2.7", "http://build-box:8080/", "http://build-box:8080/", "build-box (192.0.2.7)"),
+])
+def test_ui_beyond_loopback_warns_and_shows_the_real_address(host, address, url, here, where):
+    from localreg.cli.ui import banner
+
+    shown, local, warning = banner(host, address, 8080, "/srv/store", "alice")
+    assert (shown, local) == (url, here)
+    assert warning == (
+        f"Warning: the UI listens on {where}, not on loopback only. Anyone who can reach port 8080 from another "
+        "machine can read every artifact of store /srv/store and change the store (link, unlink, move aliases, "
+        "create registries) as user 'alice', with no password: registry roles do not stop them. Unless every "
+        "machine that can reach this one is trusted, stop it and use the default --host 127.0.0.1."
+    )
+
+
+@pytest.mark.parametrize("host, address, url", [
+    ("127.0.0.1", "127.0.0.1", "http://127.0.0.1:8080/"),
+    ("localhost", "127.0.0.1", "http://localhost:8080/"),
+    ("::1", "::1", "http://[::1]:8080/"),
+    ("127.0.0.2", "127.0.0.2", "http://127.0.0.2:8080/"),
+])
+def test_ui_on_loopback_does_not_warn(host, address, url):
+    from localreg.cli.ui import banner
+
+    assert banner(host, address, 8080, "/srv/store", "alice") == (url, url, None)
+
+
+def test_ui_start_up_line_on_loopback(qs_home, tmp_path):
+    """The real command, on 127.0.0.1: the address it serves, and no warning."""
+    import subprocess
+    import sys
+    import threading
+
+    pytest.importorskip("uvicorn")
+    err = open(tmp_path / "ui.err", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "localreg", "--home", str(qs_home), "ui", "--port", "0",
+                             "--no-open"], stdout=subprocess.PIPE, stderr=err, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(30)
+    try:
+        found = re.fullmatch(r"localreg UI for (.+) at http://127\.0\.0\.1:(\d+)/ \(Ctrl\+C to stop\)\n",
+                             first[0] if first else "")
+        assert found and found.group(1) == str(qs_home), first
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        err.close()
+    assert "Warning" not in (tmp_path / "ui.err").read_text()
