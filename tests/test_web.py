@@ -641,7 +641,7 @@ def test_every_post_route_is_covered(client):
 
 @pytest.mark.parametrize("url, form", POST_ROUTES, ids=[u for u, _ in POST_ROUTES])
 @pytest.mark.parametrize("attack", ["no-token", "wrong-token", "no-cookie", "foreign-origin", "cross-site",
-                                    "null-origin", "other-server-token"])
+                                    "same-site", "null-origin", "other-server-token", "sibling-port-origin"])
 def test_cross_site_posts_are_refused(client, store, url, form, attack):
     good = token(client)
     data = {"csrf_token": good, **form}
@@ -656,6 +656,10 @@ def test_cross_site_posts_are_refused(client, store, url, form, attack):
         headers["origin"] = "http://evil.example"
     elif attack == "cross-site":
         headers["sec-fetch-site"] = "cross-site"
+    elif attack == "same-site":  # another port of this host, or a sibling subdomain: not this app
+        headers["sec-fetch-site"] = "same-site"
+    elif attack == "sibling-port-origin":
+        headers["origin"] = "http://127.0.0.1:8081"
     elif attack == "null-origin":
         headers["origin"] = "null"
     elif attack == "other-server-token":
@@ -686,6 +690,64 @@ def test_api_posts_need_the_header_token(client, store, url, body):
     assert r.status_code == 403
     assert snapshot(store) == before
     assert api_post(client, url, body).status_code in (200, 201)
+
+
+CROSS_SITE_HEADERS = {
+    "same-site": {"sec-fetch-site": "same-site"},
+    "cross-site": {"sec-fetch-site": "cross-site"},
+    "foreign-origin": {"origin": "http://evil.example"},
+    "sibling-port-origin": {"origin": "http://localhost:8081"},
+    "null-origin": {"origin": "null"},
+}
+
+
+@pytest.mark.parametrize("url, body", API_POSTS, ids=[u for u, _ in API_POSTS])
+@pytest.mark.parametrize("attack", sorted(CROSS_SITE_HEADERS))
+def test_api_posts_from_another_site_are_refused_even_with_the_token(client, store, url, body, attack):
+    before = snapshot(store)
+    r = client.post(url, json=body, headers={"X-CSRF-Token": token(client), **CROSS_SITE_HEADERS[attack]})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["type"] == "Refused"
+    assert r.json()["error"]["message"].startswith("Refused: the request came from another ")
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("site, origin", [("same-origin", BASE), ("none", None), (None, "http://localhost:8080")])
+def test_api_posts_from_this_app_pass(client, site, origin):
+    headers = {"X-CSRF-Token": token(client)}
+    if site:
+        headers["sec-fetch-site"] = site
+    if origin:
+        headers["origin"] = origin
+    r = client.post("/api/aliases", json={"ref": "wandb-registry-model/sample-model:v0", "add": ["ok"]},
+                    headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_a_refused_post_sets_no_session_for_the_attacker_to_reuse(client, store):
+    """Without the cookie a POST is refused even with a token computed for another session."""
+    good = token(client)
+    client.cookies.clear()
+    before = snapshot(store)
+    r = client.post("/api/aliases", json={"ref": "wandb-registry-model/sample-model:v0", "add": ["x"]},
+                    headers={"X-CSRF-Token": good})
+    assert r.status_code == 403
+    assert "without the session cookie" in r.json()["error"]["message"]
+    assert snapshot(store) == before
+
+
+def test_a_token_in_a_form_of_another_content_type_does_not_count(client, store):
+    """Only a urlencoded form carries the token in its body (what the pages send); JSON must use the header."""
+    before = snapshot(store)
+    r = client.post("/api/aliases", content=json.dumps({"csrf_token": token(client),
+                                                        "ref": "wandb-registry-model/sample-model:v0",
+                                                        "add": ["x"]}),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 403
+    r = client.post(f"{MODEL_LINK}/aliases", content=f"csrf_token={token(client)}&action=add&alias=x",
+                    headers={"content-type": "text/plain"})
+    assert r.status_code == 403
+    assert snapshot(store) == before
 
 
 def test_get_on_a_post_route_is_405(client):
