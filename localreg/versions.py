@@ -501,16 +501,24 @@ def set_tags(store: "Store", version: Version, tags: Iterable[str]) -> Version:
     """Make the tags of ``version`` exactly ``tags`` (on a link: its source's tags; needs the member role)."""
     tag_list = names.check_tags(tags)
     with store.transaction() as db:
-        current = get(store, version.id)
-        if sorted(set(tag_list)) == sorted(current.tags):
-            return current
-        _require_edit(store, current)
+        _exists(store, version)
+        current = {r[0] for r in db.execute("SELECT tag FROM tags WHERE version_id = ?", [version.data_id])}
+        if set(tag_list) == current:
+            return version  # nothing changes: nothing to check, nothing written
+        _require_edit(store, version)
         db.execute("DELETE FROM tags WHERE version_id = ?", [version.data_id])
         db.conn.executemany(
             "INSERT OR IGNORE INTO tags (version_id, tag) VALUES (?, ?)", [(version.data_id, t) for t in tag_list]
         )
         store.event("tags", version.qualified_name, tags=tag_list)
         return get(store, version.id)
+
+
+def _exists(store: "Store", version: Version) -> None:
+    """:class:`NotFound` if ``version`` (or, for a link, its source) was deleted meanwhile."""
+    for vid in {version.id, version.data_id}:
+        if not store.db.execute("SELECT 1 FROM versions WHERE id = ?", [vid]).fetchone():
+            raise NotFound(f"artifact {version.qualified_name} not found in store {store.home}", version.qualified_name)
 
 
 def _require_edit(store: "Store", version: Version) -> None:
@@ -526,7 +534,13 @@ def _expires_at(created_at: str, ttl_seconds: float) -> str:
 
 def update(store: "Store", version: Version, *, description: str | None = None,
            metadata: dict | None = None, ttl_seconds: float | None | bool = False) -> Version:
-    """Edit description, metadata or ttl (on a link these belong to its source)."""
+    """Edit description, metadata or ttl (on a link these belong to its source).
+
+    Through a link this needs the member role in its registry, and a ttl
+    is refused (it belongs to the source, as in W&B); a ttl on a source
+    needs the unlink role in every registry linking it. When nothing
+    would change, nothing is checked or written and ``version`` comes back.
+    """
     sets: dict[str, Any] = {}
     if description is not None:
         _check_description(description)
@@ -545,12 +559,13 @@ def update(store: "Store", version: Version, *, description: str | None = None,
     if not sets:
         return version
     with store.transaction() as db:
-        current = get(store, version.id)
+        _exists(store, version)
         row = db.execute("SELECT description, metadata, ttl_expires_at FROM versions WHERE id = ?",
-                         [current.data_id]).fetchone()
+                         [version.data_id]).fetchone()
         sets = {k: value for k, value in sets.items() if row[("description", "metadata", "ttl_expires_at").index(k)] != value}
         if not sets:
-            return current  # nothing changes: nothing to check, nothing written
+            return version  # nothing changes: nothing to check, nothing written
+        current = version
         if current.is_link and "ttl_expires_at" in sets:
             # as W&B: a ttl belongs to the source version
             raise InvalidInput(

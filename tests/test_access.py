@@ -7,6 +7,8 @@ import re
 import stat
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import localreg as wandb
 from localreg import access, audit, ingest, registries, versions
@@ -271,8 +273,9 @@ def test_a_member_edits_a_link_and_the_edit_is_its_sources(world, store, monkeyp
 
 
 @pytest.mark.parametrize("verb", [
-    "update", "set_tags", "add_aliases", "remove_aliases", "unlink", "delete", "link",
-    "collection_save", "collection_delete", "registry_save", "registry_delete", "add_members", "seed_collection",
+    "update", "update_description", "ttl_source", "set_tags", "add_aliases", "remove_aliases", "unlink", "delete",
+    "link", "collection_save", "collection_delete", "registry_save", "registry_delete", "add_members",
+    "remove_members", "seed_collection",
 ])
 def test_a_viewer_is_refused_every_write_verb(world, store, monkeypatch, make_files, verb):
     reg, v, link = world
@@ -285,15 +288,19 @@ def test_a_viewer_is_refused_every_write_verb(world, store, monkeypatch, make_fi
     assert after == before
 
 
-def _write(verb, store, reg, v, link):
+def _write(verb, store, reg, v, link, value="x"):
     from localreg import seed
 
     if verb == "update":
-        versions.update(store, link, metadata={"x": 1})
+        versions.update(store, link, metadata={value: 1})
+    elif verb == "update_description":
+        versions.update(store, link, description=value)
+    elif verb == "ttl_source":
+        versions.update(store, v, ttl_seconds=0.001)
     elif verb == "set_tags":
-        versions.set_tags(store, link, ["x"])
+        versions.set_tags(store, link, [value])
     elif verb == "add_aliases":
-        versions.add_aliases(store, link, ["x"])
+        versions.add_aliases(store, link, [value])
     elif verb == "remove_aliases":
         versions.remove_aliases(store, link, ["staging"])
     elif verb == "unlink":
@@ -301,27 +308,49 @@ def _write(verb, store, reg, v, link):
     elif verb == "delete":
         versions.delete(store, link)
     elif verb == "link":
-        registries.link(store, v, "wandb-registry-secret/other")
+        registries.link(store, v, f"wandb-registry-secret/{value}")
     elif verb == "collection_save":
         coll = wandb.Api().artifact_collection("model", "acme/wandb-registry-secret/prod-models")
-        coll.description = "mine"
+        coll.description = value
         coll.save()
     elif verb == "collection_delete":
         wandb.Api().artifact_collection("model", "acme/wandb-registry-secret/prod-models").delete()
     elif verb == "registry_save":
         r = wandb.Api().registry("secret", organization="acme")
-        r.description = "mine"
+        r.description = value
         r.save()
     elif verb == "registry_delete":
         wandb.Api().registry("secret", organization="acme").delete()
     elif verb == "add_members":
-        access.add_members(store, reg, ["bob"], "admin")
+        access.add_members(store, reg, [value], "admin")
+    elif verb == "remove_members":
+        access.remove_members(store, reg, ["alice"])
     elif verb == "seed_collection":
-        with pytest.raises(seed.SeedError, match="user 'bob' is a viewer of registry 'secret'") as e:
-            seed.load(store, {"registries": [{"name": "secret", "collections": [{"name": "planted", "type": "model"}]}]})
+        with pytest.raises(seed.SeedError, match="user '") as e:
+            seed.load(store, {"registries": [{"name": "secret", "collections": [{"name": value, "type": "model"}]}]})
         raise PermissionDenied(str(e.value))
     else:  # pragma: no cover
         raise AssertionError(verb)
+
+
+WRITE_VERBS = ["update", "update_description", "ttl_source", "set_tags", "add_aliases", "remove_aliases", "unlink",
+               "delete", "link", "collection_save", "collection_delete", "registry_save", "registry_delete",
+               "add_members", "remove_members", "seed_collection"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=st.sampled_from(["bob", "mallory", "eve"]), verb=st.sampled_from(WRITE_VERBS),
+       value=st.text(alphabet="abcxyz019-_", min_size=1, max_size=12).filter(lambda x: x[0].isalnum()))
+def test_no_write_verb_by_a_viewer_or_a_non_member_writes(world, store, monkeypatch, user, verb, value):
+    """Property: whatever a viewer (bob) or a non-member (mallory, eve) tries, it is refused and writes nothing."""
+    reg, v, link = world
+    monkeypatch.setenv("LOCALREG_USER", user)
+    before = snapshot(store)
+    with pytest.raises(PermissionDenied, match=f"user '{user}' "):
+        _write(verb, store, reg, v, link, value)
+    after = snapshot(store)
+    del before["events"], after["events"]
+    assert after == before
 
 
 @pytest.mark.parametrize("args", [
