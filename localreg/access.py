@@ -139,11 +139,13 @@ def hidden_targets(store: "Store", user: str | None = None) -> list[str]:
     return [f"{org}/wandb-registry-{name}" for org, name in rows]
 
 
-def require_links(store: "Store", registry_ids: "set[int] | list[int]", action: str, what: str) -> None:
-    """For a change of a source version that reaches its links (a ttl expires them too).
+def require_links(store: "Store", registry_ids: "set[int] | list[int]", action: str, what: str,
+                  doing: str | None = None) -> None:
+    """For a change of source version ``what`` that reaches its links (deleting it, a ttl that expires it).
 
     The acting user needs ``action`` in every registry holding a link. A
-    registry the user may not see is not named in the refusal.
+    registry the user may not see is not named in the refusal, which says
+    the user cannot ``doing`` (default: "change ``what``").
     """
     user = current_user()
     for rid in sorted(set(registry_ids)):
@@ -155,7 +157,7 @@ def require_links(store: "Store", registry_ids: "set[int] | list[int]", action: 
             continue
         if role is None:
             denied = PermissionDenied(
-                f"user {user!r} cannot change {what}: it is linked into a restricted registry "
+                f"user {user!r} cannot {doing or f'change {what}'}: it is linked into a restricted registry "
                 f"they are not a member of ({action} there needs the {NEEDS[action]} role)",
                 user=user, action=action, target=what,
             )

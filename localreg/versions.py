@@ -521,6 +521,13 @@ def _exists(store: "Store", version: Version) -> None:
             raise NotFound(f"artifact {version.qualified_name} not found in store {store.home}", version.qualified_name)
 
 
+def _link_registries(store: "Store", source_id: int) -> set[int]:
+    """Ids of the registries holding a link to a source version, seen or not."""
+    return {r[0] for r in store.db.execute(
+        "SELECT c.registry_id FROM versions l JOIN collections c ON c.id = l.collection_id "
+        "WHERE l.source_id = ? AND c.registry_id IS NOT NULL", [source_id])}
+
+
 def _require_edit(store: "Store", version: Version) -> None:
     """Editing through a link changes what its registry shows: that needs the member role there."""
     if version.is_link:
@@ -575,10 +582,8 @@ def update(store: "Store", version: Version, *, description: str | None = None,
         _require_edit(store, current)
         if sets.get("ttl_expires_at") is not None and not current.is_link:
             # an expiring source takes its links with it: that is an unlink in each registry
-            regs = {r[0] for r in db.execute(
-                "SELECT c.registry_id FROM versions l JOIN collections c ON c.id = l.collection_id "
-                "WHERE l.source_id = ? AND c.registry_id IS NOT NULL", [current.id])}
-            access.require_links(store, regs, "unlink", f"the ttl of {current.qualified_name}")
+            access.require_links(store, _link_registries(store, current.id), "unlink", current.qualified_name,
+                                 f"change the ttl of {current.qualified_name}")
         sets["updated_at"] = now()
         cols = ", ".join(f"{k} = ?" for k in sets)
         db.execute(f"UPDATE versions SET {cols} WHERE id = ?", [*sets.values(), version.data_id])
@@ -646,6 +651,10 @@ def delete(store: "Store", version: Version, *, delete_aliases: bool = False, un
                 f"{version.qualified_name} is linked to {', '.join(named)}; "
                 "unlink it first or pass unlink_links=True"
             )
+        if links:
+            # every unlink checks its role; checked here first so a registry the user may not see goes unnamed
+            access.require_links(store, _link_registries(store, version.id), "unlink", version.qualified_name,
+                                 f"delete {version.qualified_name}")
         for link in links:
             unlink(store, link)
         _drop_rows(db, version.id)

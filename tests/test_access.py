@@ -491,3 +491,21 @@ def test_deleting_a_source_linked_where_the_user_cannot_see_names_no_registry(wo
     assert str(e.value) == (f"{SOURCE} is linked to 1 link in registries you are not a member of; "
                             "unlink it first or pass unlink_links=True")
     assert snapshot(store) == before
+
+
+def test_deleting_a_source_with_its_links_where_the_user_cannot_see_names_no_registry(world, store, monkeypatch):
+    _reg, v, _link = world
+    before = snapshot(store)
+    as_user(monkeypatch, "mallory")
+    with pytest.raises(PermissionDenied) as e:
+        versions.delete(store, v, unlink_links=True)
+    assert str(e.value) == (f"user 'mallory' cannot delete {SOURCE}: it is linked into a restricted registry "
+                            "they are not a member of (unlink there needs the member role)")
+    as_user(monkeypatch, "bob")  # a viewer sees the registry: told which, and why
+    with pytest.raises(PermissionDenied, match=f"'bob' is a viewer of registry 'secret'.*unlink on {SOURCE} needs"):
+        versions.delete(store, v, unlink_links=True)
+    after = snapshot(store)
+    del before["events"], after["events"]
+    assert after == before
+    as_user(monkeypatch, "carol")
+    versions.delete(store, v, unlink_links=True)
