@@ -509,3 +509,13 @@ def test_deleting_a_source_with_its_links_where_the_user_cannot_see_names_no_reg
     assert after == before
     as_user(monkeypatch, "carol")
     versions.delete(store, v, unlink_links=True)
+
+
+def test_exists_answers_false_for_a_registry_the_user_may_not_read(world, monkeypatch):
+    as_user(monkeypatch, "mallory")
+    api = wandb.Api()
+    assert api.artifact_exists(LINK) is False
+    assert api.artifact_collection_exists("acme/wandb-registry-secret/prod-models") is False
+    as_user(monkeypatch, "bob")
+    assert api.artifact_exists(LINK) is True
+    assert api.artifact_collection_exists("acme/wandb-registry-secret/prod-models") is True
