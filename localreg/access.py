@@ -163,7 +163,8 @@ def require_links(store: "Store", registry_ids: "set[int] | list[int]", action: 
             )
             store.log_denial(denied)
             raise denied
-        require(store, rid, action, what)
+        # a viewer sees the registry: named, and as the target (so the audit log hides it from non-members)
+        require(store, rid, action)
 
 
 def members(store: "Store", registry: "Registry") -> list[Member]:
