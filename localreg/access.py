@@ -11,6 +11,13 @@ store works with no setup, and the core registries stay open until
 someone claims them); a ``restricted`` registry is invisible to
 non-members. Creating a registry makes its creator its admin.
 
+Every write checks the role in the function that writes the row
+(:func:`require`, :func:`require_collection`, :func:`require_links`),
+so no caller can forget it. Every read hides what a non-member may not
+see: listings, links of a source version, lineage and the audit log
+filter with :func:`visible` or :func:`hidden_targets`; naming a
+restricted registry directly is refused with :class:`PermissionDenied`.
+
 Refusals raise :class:`~localreg.errors.PermissionDenied`; the store logs
 each one in the audit log after rolling the refused change back.
 """
@@ -105,6 +112,59 @@ def require_collection(store: "Store", collection_id: int, action: str, what: st
 
 def readable(store: "Store", registry_id: int, visibility: str) -> bool:
     return allowed(role_of(store, registry_id, visibility), "read")
+
+
+_HIDDEN = (
+    "SELECT hr.id FROM registries hr WHERE hr.visibility = 'restricted' AND NOT EXISTS "
+    "(SELECT 1 FROM registry_members hm WHERE hm.registry_id = hr.id AND hm.user = ?)"
+)
+
+
+def visible(column: str, user: str | None = None) -> tuple[str, list[Any]]:
+    """A SQL condition and its parameters: true when the registry id in ``column`` may be read.
+
+    ``column`` holds a registry id, or NULL for a project's row (always
+    visible). A restricted registry is readable by its members only (any
+    role), as :func:`role_of` says.
+    """
+    return f"({column} IS NULL OR {column} NOT IN ({_HIDDEN}))", [user or current_user()]
+
+
+def hidden_targets(store: "Store", user: str | None = None) -> list[str]:
+    """``org/wandb-registry-R`` of every registry the user may not read (audit targets start so)."""
+    rows = store.db.execute(
+        f"SELECT o.name, r.name FROM registries r JOIN orgs o ON o.id = r.org_id WHERE r.id IN ({_HIDDEN})",
+        [user or current_user()],
+    ).fetchall()
+    return [f"{org}/wandb-registry-{name}" for org, name in rows]
+
+
+def require_links(store: "Store", registry_ids: "set[int] | list[int]", action: str, what: str,
+                  doing: str | None = None) -> None:
+    """For a change of source version ``what`` that reaches its links (deleting it, a ttl that expires it).
+
+    The acting user needs ``action`` in every registry holding a link. A
+    registry the user may not see is not named in the refusal, which says
+    the user cannot ``doing`` (default: "change ``what``").
+    """
+    user = current_user()
+    for rid in sorted(set(registry_ids)):
+        row = store.db.execute("SELECT visibility FROM registries WHERE id = ?", [rid]).fetchone()
+        if row is None:
+            continue
+        role = role_of(store, rid, row[0], user)
+        if allowed(role, action):
+            continue
+        if role is None:
+            denied = PermissionDenied(
+                f"user {user!r} cannot {doing or f'change {what}'}: it is linked into a restricted registry "
+                f"they are not a member of ({action} there needs the {NEEDS[action]} role)",
+                user=user, action=action, target=what,
+            )
+            store.log_denial(denied)
+            raise denied
+        # a viewer sees the registry: named, and as the target (so the audit log hides it from non-members)
+        require(store, rid, action)
 
 
 def members(store: "Store", registry: "Registry") -> list[Member]:

@@ -11,6 +11,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import access
+from .store import current_user
+
 if TYPE_CHECKING:
     from .store import Store
 
@@ -30,9 +33,21 @@ class Event:
 
 def events(store: "Store", *, limit: int = 100, user: str | None = None, action: str | None = None,
            since: str | None = None, target: str | None = None) -> list[Event]:
-    """The newest ``limit`` events, newest first, filtered by user, action, time or target prefix."""
+    """The newest ``limit`` events, newest first, filtered by user, action, time or target prefix.
+
+    Events about a restricted registry the acting user may not read (its
+    collections, links, aliases and members) are left out, but for the
+    user's own (their refused attempts, say).
+    """
     where: list[str] = ["1"]
     params: list[Any] = []
+    me = current_user()
+    hidden = access.hidden_targets(store, me)
+    # a refused attempt's target may lack the org: "wandb-registry-R/..."
+    for prefix in [*hidden, *{h.split("/", 1)[1] for h in hidden}]:
+        # the registry itself, or anything under it ("/collection", ":version")
+        where.append("(user = ? OR NOT (substr(target, 1, ?) = ? AND substr(target, ?, 1) IN ('', '/', ':')))")
+        params.extend([me, len(prefix), prefix, len(prefix) + 1])
     if user:
         where.append("user = ?")
         params.append(user)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import names, registries, versions
+from . import access, names, registries, versions
 from .errors import NotFound
 
 if TYPE_CHECKING:
@@ -44,17 +44,21 @@ class Stats:
 def stats(store: "Store") -> Stats:
     """Count what the store holds, in one read snapshot."""
     with store.snapshot() as db:
-        def one(sql: str) -> int:
-            return int(db.execute(sql).fetchone()[0] or 0)
+        def one(sql: str, params: list | None = None) -> int:
+            return int(db.execute(sql, params or []).fetchone()[0] or 0)
 
+        # restricted registries the acting user may not read are not counted
+        reg_vis, p1 = access.visible("id")
+        coll_vis, p2 = access.visible("registry_id")
+        link_vis, p3 = access.visible("(SELECT c.registry_id FROM collections c WHERE c.id = v.collection_id)")
         return Stats(
             orgs=one("SELECT count(*) FROM orgs"),
             projects=one("SELECT count(*) FROM projects"),
-            registries=one("SELECT count(*) FROM registries"),
+            registries=one(f"SELECT count(*) FROM registries WHERE {reg_vis}", p1),
             collections=one("SELECT count(*) FROM collections WHERE project_id IS NOT NULL"),
-            registry_collections=one("SELECT count(*) FROM collections WHERE registry_id IS NOT NULL"),
+            registry_collections=one(f"SELECT count(*) FROM collections WHERE registry_id IS NOT NULL AND {coll_vis}", p2),
             versions=one("SELECT count(*) FROM versions WHERE source_id IS NULL"),
-            links=one("SELECT count(*) FROM versions WHERE source_id IS NOT NULL"),
+            links=one(f"SELECT count(*) FROM versions v WHERE v.source_id IS NOT NULL AND {link_vis}", p3),
             runs=one("SELECT count(*) FROM runs"),
             chunks=one("SELECT count(*) FROM chunks"),
             bytes=one("SELECT sum(size) FROM chunks"),

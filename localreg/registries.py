@@ -299,7 +299,7 @@ def list_collections(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Collection], str | None]:
-    fsql, fparams = compile_filter(filter, COLLECTION_FIELDS)
+    fsql, fparams = _visible_filter(filter)
     col, desc = parse_order(order, COLLECTION_ORDER, "+name")
     w, p, ordering = keyset(f"({where}) AND ({fsql})", [*params, *fparams], col, desc, cursor, id_col="c.id")
     rows = store.db.execute(f"{_COLL_SELECT} WHERE {w} ORDER BY {ordering} LIMIT {min(int(limit), 2**62) + 1}", p).fetchall()
@@ -312,8 +312,15 @@ def list_collections(
     return items, next_cursor
 
 
-def count_collections(store: "Store", *, where: str = "1", params: Sequence[Any] = (), filter: dict | None = None) -> int:
+def _visible_filter(filter: dict | None) -> tuple[str, list[Any]]:
+    """The filter's SQL, and the collections of restricted registries the acting user may not read left out."""
     fsql, fparams = compile_filter(filter, COLLECTION_FIELDS)
+    vis, vparams = access.visible("c.registry_id")
+    return f"({fsql}) AND {vis}", [*fparams, *vparams]
+
+
+def count_collections(store: "Store", *, where: str = "1", params: Sequence[Any] = (), filter: dict | None = None) -> int:
+    fsql, fparams = _visible_filter(filter)
     return store.db.execute(
         "SELECT count(*) FROM collections c LEFT JOIN projects p ON p.id = c.project_id "
         "LEFT JOIN entities e ON e.id = p.entity_id LEFT JOIN registries r ON r.id = c.registry_id "
@@ -371,6 +378,18 @@ def delete_collection(store: "Store", coll: Collection) -> None:
         store.event("collection-delete", coll.path)
 
 
+def new_collection(store: "Store", registry_id: int, name: str, type: str, path: str) -> int:
+    """Insert an empty collection into a registry; the one place that does. Needs the member role."""
+    access.require(store, registry_id, "link", path)
+    ts = now()
+    cid = store.db.execute(
+        "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [registry_id, names.check_name(name, "collection name"), type, ts, ts],
+    ).lastrowid
+    assert cid is not None
+    return cid
+
+
 # -- linking --------------------------------------------------------------------------
 
 
@@ -409,7 +428,8 @@ def link(
                 target_path,
             )
         reg_id, types_json = reg
-        access.require(store, reg_id, "link", f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}")
+        target = f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}"
+        access.require(store, reg_id, "link", target)
         types = json.loads(types_json) if types_json is not None else None
         if types is not None and source.type not in types:
             raise TypeMismatch(
@@ -426,10 +446,7 @@ def link(
                     f"cannot link {source.qualified_name} of type {source.type!r}"
                 )
         else:
-            cid = db.execute(
-                "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                [reg_id, ref.name, source.type, ts, ts],
-            ).lastrowid
+            cid = new_collection(store, reg_id, ref.name, source.type, target)
         existing_link = db.execute(
             "SELECT id FROM versions WHERE collection_id = ? AND source_id = ?", [cid, source_id]
         ).fetchone()

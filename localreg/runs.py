@@ -8,7 +8,7 @@ import string
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import hashing, names
+from . import access, hashing, names
 from .errors import InvalidInput, NotFound
 from .store import now
 
@@ -144,20 +144,26 @@ def logged_by(store: "Store", version: "Version") -> RunInfo | None:
 
 
 def used_by(store: "Store", version: "Version") -> list[RunInfo]:
-    """Runs that used the source version or any of its links."""
+    """Runs that used the source version or any of its links (but links the acting user may not see)."""
+    vis, vparams = access.visible("c.registry_id")
     rows = store.db.execute(
         f"{_SELECT} WHERE r.id IN (SELECT l.run_pk FROM lineage l WHERE l.direction = 'input' AND "
-        "(l.version_id = ? OR l.version_id IN (SELECT id FROM versions WHERE source_id = ?))) ORDER BY r.started_at",
-        [version.data_id, version.data_id],
+        "(l.version_id = ? OR l.version_id IN (SELECT lv.id FROM versions lv JOIN collections c "
+        f"ON c.id = lv.collection_id WHERE lv.source_id = ? AND {vis}))) ORDER BY r.started_at",
+        [version.data_id, version.data_id, *vparams],
     ).fetchall()
     return [_run(r) for r in rows]
 
 
 def run_versions(store: "Store", run_pk: int, direction: str) -> list[int]:
+    """Ids of the versions a run logged or used, but links the acting user may not see."""
+    vis, vparams = access.visible("c.registry_id")
     return [
         r[0]
         for r in store.db.execute(
-            "SELECT version_id FROM lineage WHERE run_pk = ? AND direction = ? ORDER BY created_at",
-            [run_pk, direction],
+            "SELECT l.version_id FROM lineage l JOIN versions v ON v.id = l.version_id "
+            f"JOIN collections c ON c.id = v.collection_id WHERE l.run_pk = ? AND l.direction = ? AND {vis} "
+            "ORDER BY l.created_at",
+            [run_pk, direction, *vparams],
         )
     ]

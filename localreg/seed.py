@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hashing, ingest, names, registries, versions
+from . import access, hashing, ingest, names, registries, versions
 from .errors import InvalidInput, InvalidName, LocalregError, NotFound
 from .names import LATEST, REGISTRY_PREFIX
 from .objects import Entry, Objects
@@ -727,13 +727,8 @@ class _Loader:
         if reg.artifact_types is not None and type_ not in reg.artifact_types:
             raise self.fail(key, f"registry {reg.name!r} in organization {reg.org!r} does not allow artifact type "
                                  f"{type_!r} (allowed: {', '.join(reg.artifact_types) or 'none'})")
-        ts = now()
-        cid = self.db.execute(
-            "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            [reg.id, name, type_, ts, ts],
-        ).lastrowid
-        assert cid is not None
-        return cid
+        with self.at(key):
+            return registries.new_collection(self.store, reg.id, name, type_, path)
 
     def describe(self, cid: int, description: str | None, tags: list[str] | None, key: str) -> None:
         if description is None and tags is None:
@@ -884,9 +879,12 @@ class _Selection:
     def add_all(self) -> None:
         self.everything = True
         self._all(self.sources, "SELECT id FROM collections WHERE project_id IS NOT NULL", [])
-        self._all(self.targets, "SELECT id FROM collections WHERE registry_id IS NOT NULL", [])
+        # what the acting user may read: a restricted registry of which they are no member stays out
+        vis, vparams = access.visible("registry_id")
+        self._all(self.targets, f"SELECT id FROM collections WHERE registry_id IS NOT NULL AND {vis}", vparams)
         self.projects.update(r[0] for r in self.db.execute("SELECT id FROM projects"))
-        self.registries.update(r[0] for r in self.db.execute("SELECT id FROM registries"))
+        vis, vparams = access.visible("id")
+        self.registries.update(r[0] for r in self.db.execute(f"SELECT id FROM registries WHERE {vis}", vparams))
 
     def add(self, selection: str) -> None:
         """Add ``ENTITY[/PROJECT[/NAME[:ALIAS]]]`` or ``[ORG/]wandb-registry-R[/NAME[:ALIAS]]``."""
@@ -937,10 +935,11 @@ class _Selection:
 
     def close(self) -> None:
         """Add the links of selected versions, then the sources of selected links."""
+        vis, vparams = access.visible("(SELECT c.registry_id FROM collections c WHERE c.id = l.collection_id)")
         for cid, vids in list(self.sources.items()):
             for lid, tcid, sid in self.db.execute(
                 "SELECT l.id, l.collection_id, s.id FROM versions l JOIN versions s ON s.id = l.source_id "
-                "WHERE s.collection_id = ?", [cid],
+                f"WHERE s.collection_id = ? AND {vis}", [cid, *vparams],
             ).fetchall():
                 if vids is None or sid in vids:
                     self._one(self.targets, tcid, lid)

@@ -155,8 +155,17 @@ def _row_to_version(r: Sequence, aliases: tuple[str, ...], tags: tuple[str, ...]
     )
 
 
-def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v.idx", limit: int | None = None) -> list[Version]:
-    """Versions matching a SQL condition over ``v`` (versions) and ``c`` (collections)."""
+def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v.idx", limit: int | None = None,
+         *, hidden: bool = False) -> list[Version]:
+    """Versions matching a SQL condition over ``v`` (versions) and ``c`` (collections).
+
+    Links in a restricted registry the acting user may not read are left
+    out (see :func:`localreg.access.visible`) unless ``hidden``: only a
+    write that must account for every link (delete, a ttl) asks for them.
+    """
+    if not hidden:
+        vis, vparams = access.visible("c.registry_id")
+        where, params = f"({where}) AND {vis}", [*params, *vparams]
     sql = f"{_SELECT} WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += f" LIMIT {min(int(limit), 2**62)}"  # past SQLite's 64-bit integers it is "all" anyway
@@ -489,14 +498,40 @@ def set_aliases(store: "Store", version: Version, aliases: Iterable[str]) -> Ver
 
 
 def set_tags(store: "Store", version: Version, tags: Iterable[str]) -> Version:
+    """Make the tags of ``version`` exactly ``tags`` (on a link: its source's tags; needs the member role)."""
     tag_list = names.check_tags(tags)
     with store.transaction() as db:
+        _exists(store, version)
+        current = {r[0] for r in db.execute("SELECT tag FROM tags WHERE version_id = ?", [version.data_id])}
+        if set(tag_list) == current:
+            return version  # nothing changes: nothing to check, nothing written
+        _require_edit(store, version)
         db.execute("DELETE FROM tags WHERE version_id = ?", [version.data_id])
         db.conn.executemany(
             "INSERT OR IGNORE INTO tags (version_id, tag) VALUES (?, ?)", [(version.data_id, t) for t in tag_list]
         )
         store.event("tags", version.qualified_name, tags=tag_list)
         return get(store, version.id)
+
+
+def _exists(store: "Store", version: Version) -> None:
+    """:class:`NotFound` if ``version`` (or, for a link, its source) was deleted meanwhile."""
+    for vid in {version.id, version.data_id}:
+        if not store.db.execute("SELECT 1 FROM versions WHERE id = ?", [vid]).fetchone():
+            raise NotFound(f"artifact {version.qualified_name} not found in store {store.home}", version.qualified_name)
+
+
+def _link_registries(store: "Store", source_id: int) -> set[int]:
+    """Ids of the registries holding a link to a source version, seen or not."""
+    return {r[0] for r in store.db.execute(
+        "SELECT c.registry_id FROM versions l JOIN collections c ON c.id = l.collection_id "
+        "WHERE l.source_id = ? AND c.registry_id IS NOT NULL", [source_id])}
+
+
+def _require_edit(store: "Store", version: Version) -> None:
+    """Editing through a link changes what its registry shows: that needs the member role there."""
+    if version.is_link:
+        access.require_collection(store, version.collection_id, "curate", version.qualified_name)
 
 
 def _expires_at(created_at: str, ttl_seconds: float) -> str:
@@ -506,7 +541,13 @@ def _expires_at(created_at: str, ttl_seconds: float) -> str:
 
 def update(store: "Store", version: Version, *, description: str | None = None,
            metadata: dict | None = None, ttl_seconds: float | None | bool = False) -> Version:
-    """Edit description, metadata or ttl (on a link these belong to its source)."""
+    """Edit description, metadata or ttl (on a link these belong to its source).
+
+    Through a link this needs the member role in its registry, and a ttl
+    is refused (it belongs to the source, as in W&B); a ttl on a source
+    needs the unlink role in every registry linking it. When nothing
+    would change, nothing is checked or written and ``version`` comes back.
+    """
     sets: dict[str, Any] = {}
     if description is not None:
         _check_description(description)
@@ -524,8 +565,26 @@ def update(store: "Store", version: Version, *, description: str | None = None,
             sets["ttl_expires_at"] = _expires_at(created[0] if created else now(), ttl_seconds)
     if not sets:
         return version
-    sets["updated_at"] = now()
     with store.transaction() as db:
+        _exists(store, version)
+        row = db.execute("SELECT description, metadata, ttl_expires_at FROM versions WHERE id = ?",
+                         [version.data_id]).fetchone()
+        sets = {k: value for k, value in sets.items() if row[("description", "metadata", "ttl_expires_at").index(k)] != value}
+        if not sets:
+            return version  # nothing changes: nothing to check, nothing written
+        current = version
+        if current.is_link and "ttl_expires_at" in sets:
+            # as W&B: a ttl belongs to the source version
+            raise InvalidInput(
+                f"cannot set a ttl on link {current.qualified_name}: unlink it first, "
+                f"or set the ttl of its source {current.source_qualified_name}"
+            )
+        _require_edit(store, current)
+        if sets.get("ttl_expires_at") is not None and not current.is_link:
+            # an expiring source takes its links with it: that is an unlink in each registry
+            access.require_links(store, _link_registries(store, current.id), "unlink", current.qualified_name,
+                                 f"change the ttl of {current.qualified_name}")
+        sets["updated_at"] = now()
         cols = ", ".join(f"{k} = ?" for k in sets)
         db.execute(f"UPDATE versions SET {cols} WHERE id = ?", [*sets.values(), version.data_id])
         store.event("update", version.qualified_name, fields=sorted(sets))
@@ -581,12 +640,21 @@ def delete(store: "Store", version: Version, *, delete_aliases: bool = False, un
                 f"{version.qualified_name} has aliases {', '.join(user_aliases)}; "
                 "pass delete_aliases=True to delete it with them"
             )
-        links = load(store, "v.source_id = ?", [version.id])
+        links = load(store, "v.source_id = ?", [version.id], hidden=True)
         if links and not unlink_links:
+            shown = {l.id for l in load(store, "v.source_id = ?", [version.id])}
+            named = [l.qualified_name for l in links if l.id in shown]
+            unseen = len(links) - len(named)
+            if unseen:  # a restricted registry the user may not read is not named
+                named.append(f"{unseen} link{'s' if unseen != 1 else ''} in registries you are not a member of")
             raise Conflict(
-                f"{version.qualified_name} is linked to {', '.join(l.qualified_name for l in links)}; "
+                f"{version.qualified_name} is linked to {', '.join(named)}; "
                 "unlink it first or pass unlink_links=True"
             )
+        if links:
+            # every unlink checks its role; checked here first so a registry the user may not see goes unnamed
+            access.require_links(store, _link_registries(store, version.id), "unlink", version.qualified_name,
+                                 f"delete {version.qualified_name}")
         for link in links:
             unlink(store, link)
         _drop_rows(db, version.id)
@@ -687,6 +755,8 @@ def list_versions(
 
 def count_versions(store: "Store", *, where: str = "1", params: Sequence[Any] = (), filter: dict | None = None) -> int:
     fsql, fparams = compile_filter(filter, VERSION_FIELDS, metadata_expr="COALESCE(s.metadata, v.metadata)")
+    vis, vparams = access.visible("c.registry_id")
+    fsql, fparams = f"({fsql}) AND {vis}", [*fparams, *vparams]
     sql = (
         "SELECT count(*) FROM versions v JOIN collections c ON c.id = v.collection_id "
         "LEFT JOIN versions s ON s.id = v.source_id "
@@ -698,5 +768,5 @@ def count_versions(store: "Store", *, where: str = "1", params: Sequence[Any] = 
 
 
 def links_of(store: "Store", version: Version) -> list[Version]:
-    """The registry links that point at ``version`` (or at its source)."""
+    """The registry links that point at ``version`` (or at its source) that the acting user may see."""
     return load(store, "v.source_id = ?", [version.data_id], order="v.created_at, v.id")

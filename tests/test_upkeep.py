@@ -402,7 +402,8 @@ def test_gc_keeps_an_expired_version_the_user_may_not_unlink(store, make_files, 
     report = gc_mod.gc(store, grace=0)
     assert report.expired_versions == [other.qualified_name]
     [refused] = report.expired_refused
-    assert refused.startswith(f"{v.qualified_name}: user 'bob' is not a member of restricted registry 'secret'")
+    assert refused == (f"{v.qualified_name}: user 'bob' cannot delete {v.qualified_name}: it is linked into a "
+                       "restricted registry they are not a member of (unlink there needs the member role)")
     assert readable(store, versions.resolve(store, "m:v0"))
     monkeypatch.setenv("LOCALREG_USER", "alice")
     assert gc_mod.gc(store, grace=0).expired_versions == [v.qualified_name]

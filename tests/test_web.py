@@ -641,7 +641,7 @@ def test_every_post_route_is_covered(client):
 
 @pytest.mark.parametrize("url, form", POST_ROUTES, ids=[u for u, _ in POST_ROUTES])
 @pytest.mark.parametrize("attack", ["no-token", "wrong-token", "no-cookie", "foreign-origin", "cross-site",
-                                    "null-origin", "other-server-token"])
+                                    "same-site", "null-origin", "other-server-token", "sibling-port-origin"])
 def test_cross_site_posts_are_refused(client, store, url, form, attack):
     good = token(client)
     data = {"csrf_token": good, **form}
@@ -656,6 +656,10 @@ def test_cross_site_posts_are_refused(client, store, url, form, attack):
         headers["origin"] = "http://evil.example"
     elif attack == "cross-site":
         headers["sec-fetch-site"] = "cross-site"
+    elif attack == "same-site":  # another port of this host, or a sibling subdomain: not this app
+        headers["sec-fetch-site"] = "same-site"
+    elif attack == "sibling-port-origin":
+        headers["origin"] = "http://127.0.0.1:8081"
     elif attack == "null-origin":
         headers["origin"] = "null"
     elif attack == "other-server-token":
@@ -686,6 +690,64 @@ def test_api_posts_need_the_header_token(client, store, url, body):
     assert r.status_code == 403
     assert snapshot(store) == before
     assert api_post(client, url, body).status_code in (200, 201)
+
+
+CROSS_SITE_HEADERS = {
+    "same-site": {"sec-fetch-site": "same-site"},
+    "cross-site": {"sec-fetch-site": "cross-site"},
+    "foreign-origin": {"origin": "http://evil.example"},
+    "sibling-port-origin": {"origin": "http://localhost:8081"},
+    "null-origin": {"origin": "null"},
+}
+
+
+@pytest.mark.parametrize("url, body", API_POSTS, ids=[u for u, _ in API_POSTS])
+@pytest.mark.parametrize("attack", sorted(CROSS_SITE_HEADERS))
+def test_api_posts_from_another_site_are_refused_even_with_the_token(client, store, url, body, attack):
+    before = snapshot(store)
+    r = client.post(url, json=body, headers={"X-CSRF-Token": token(client), **CROSS_SITE_HEADERS[attack]})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["type"] == "Refused"
+    assert r.json()["error"]["message"].startswith("Refused: the request came from another ")
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("site, origin", [("same-origin", BASE), ("none", None), (None, "http://localhost:8080")])
+def test_api_posts_from_this_app_pass(client, site, origin):
+    headers = {"X-CSRF-Token": token(client)}
+    if site:
+        headers["sec-fetch-site"] = site
+    if origin:
+        headers["origin"] = origin
+    r = client.post("/api/aliases", json={"ref": "wandb-registry-model/sample-model:v0", "add": ["ok"]},
+                    headers=headers)
+    assert r.status_code == 200, r.text
+
+
+def test_a_refused_post_sets_no_session_for_the_attacker_to_reuse(client, store):
+    """Without the cookie a POST is refused even with a token computed for another session."""
+    good = token(client)
+    client.cookies.clear()
+    before = snapshot(store)
+    r = client.post("/api/aliases", json={"ref": "wandb-registry-model/sample-model:v0", "add": ["x"]},
+                    headers={"X-CSRF-Token": good})
+    assert r.status_code == 403
+    assert "without the session cookie" in r.json()["error"]["message"]
+    assert snapshot(store) == before
+
+
+def test_a_token_in_a_form_of_another_content_type_does_not_count(client, store):
+    """Only a urlencoded form carries the token in its body (what the pages send); JSON must use the header."""
+    before = snapshot(store)
+    r = client.post("/api/aliases", content=json.dumps({"csrf_token": token(client),
+                                                        "ref": "wandb-registry-model/sample-model:v0",
+                                                        "add": ["x"]}),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 403
+    r = client.post(f"{MODEL_LINK}/aliases", content=f"csrf_token={token(client)}&action=add&alias=x",
+                    headers={"content-type": "text/plain"})
+    assert r.status_code == 403
+    assert snapshot(store) == before
 
 
 def test_get_on_a_post_route_is_405(client):
@@ -975,3 +1037,99 @@ def test_a_chunk_damaged_mid_file_cuts_the_download_short(damaged_server):
     assert body == files["big.bin"][:len(body)]  # every byte that left was checked
     log = log_path.read_text()
     assert f"download stopped unfinished: blob {bad} in pack" in log and "Traceback" not in log
+
+
+DEEP_BODIES = {
+    "deep-array": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "unclosed": b"[" * 100_000,
+    "deep-in-a-field": b'{"source": "tester/quickstart/sample-model:v0", "target": "wandb-registry-model/x", "aliases": '
+                       + b"[" * 40 + b'"a"' + b"]" * 40 + b"}",
+}
+
+
+@pytest.mark.parametrize("url, body", API_POSTS, ids=[u for u, _ in API_POSTS])
+@pytest.mark.parametrize("kind", sorted(DEEP_BODIES))
+def test_api_refuses_deeply_nested_bodies(client, store, url, body, kind):
+    before = snapshot(store)
+    r = client.post(url, content=DEEP_BODIES[kind], headers={"X-CSRF-Token": token(client),
+                                                             "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": {"type": "InvalidInput", "message":
+                                  "the request body nests arrays or objects deeper than 32 levels"}}
+    assert snapshot(store) == before
+
+
+def test_api_takes_brackets_inside_strings_at_face_value(client, store):
+    before = snapshot(store)
+    r = api_post(client, "/api/links", {"source": "tester/quickstart/sample-model:v0",
+                                        "target": "wandb-registry-model/x", "aliases": ["[" * 100 + "{" * 100]})
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "InvalidName"  # the alias is refused by name, not by nesting
+    assert snapshot(store) == before
+
+
+def test_a_deep_cursor_is_a_bad_cursor(client):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    r = client.get("/api/orgs/local/registries/model/collections", params={"cursor": cursor})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("invalid cursor")
+
+
+@pytest.mark.parametrize("host, address, url, here, where", [
+    ("0.0.0.0", "0.0.0.0", "http://0.0.0.0:8080/", "http://127.0.0.1:8080/",
+     "0.0.0.0 (every network interface of this machine)"),
+    ("::", "::", "http://[::]:8080/", "http://[::1]:8080/", ":: (every network interface of this machine)"),
+    ("192.0.2.7", "192.0.2.7", "http://192.0.2.7:8080/", "http://192.0.2.7:8080/", "192.0.2.7"),
+    ("build-box", "192.0.2.7", "http://build-box:8080/", "http://build-box:8080/", "build-box (192.0.2.7)"),
+])
+def test_ui_beyond_loopback_warns_and_shows_the_real_address(host, address, url, here, where):
+    from localreg.cli.ui import banner
+
+    shown, local, warning = banner(host, address, 8080, "/srv/store", "alice")
+    assert (shown, local) == (url, here)
+    assert warning == (
+        f"Warning: the UI listens on {where}, not on loopback only. Anyone who can reach port 8080 from another "
+        "machine can read every artifact of store /srv/store and change the store (link, unlink, move aliases, "
+        "create registries) as user 'alice', with no password: registry roles do not stop them. Unless every "
+        "machine that can reach this one is trusted, stop it and use the default --host 127.0.0.1."
+    )
+
+
+@pytest.mark.parametrize("host, address, url", [
+    ("127.0.0.1", "127.0.0.1", "http://127.0.0.1:8080/"),
+    ("localhost", "127.0.0.1", "http://localhost:8080/"),
+    ("::1", "::1", "http://[::1]:8080/"),
+    ("127.0.0.2", "127.0.0.2", "http://127.0.0.2:8080/"),
+])
+def test_ui_on_loopback_does_not_warn(host, address, url):
+    from localreg.cli.ui import banner
+
+    assert banner(host, address, 8080, "/srv/store", "alice") == (url, url, None)
+
+
+def test_ui_start_up_line_on_loopback(qs_home, tmp_path):
+    """The real command, on 127.0.0.1: the address it serves, and no warning."""
+    import subprocess
+    import sys
+    import threading
+
+    pytest.importorskip("uvicorn")
+    err = open(tmp_path / "ui.err", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "localreg", "--home", str(qs_home), "ui", "--port", "0",
+                             "--no-open"], stdout=subprocess.PIPE, stderr=err, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(30)
+    try:
+        found = re.fullmatch(r"localreg UI for (.+) at http://127\.0\.0\.1:(\d+)/ \(Ctrl\+C to stop\)\n",
+                             first[0] if first else "")
+        assert found and found.group(1) == str(qs_home), first
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        err.close()
+    assert "Warning" not in (tmp_path / "ui.err").read_text()

@@ -6,12 +6,14 @@ starlette and uvicorn are imported inside the command, so ``localreg
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import webbrowser
 
 import click
 
+from ..store import current_user
 from . import State, cli, pass_state
 
 
@@ -32,11 +34,39 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def banner(host: str, address: str, port: int, home: str, user: str) -> tuple[str, str, str | None]:
+    """``(url, url from this machine, warning or None)`` for a server on ``host`` bound to ``address:port``.
+
+    The URL names the address as given (the Host check accepts that
+    name); listening beyond loopback comes with a warning naming the risk.
+    """
+    name = host.strip("[]")
+    url = f"http://{f'[{name}]' if ':' in name else name}:{port}/"
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.is_loopback:
+        return url, url, None
+    if ip.is_unspecified:
+        here = f"http://{'[::1]' if ip.version == 6 else '127.0.0.1'}:{port}/"
+        where = f"{name} (every network interface of this machine)"
+    else:
+        here = url
+        where = f"{name} ({address})" if name != address else address
+    warning = (
+        f"Warning: the UI listens on {where}, not on loopback only. Anyone who can reach port {port} "
+        f"from another machine can read every artifact of store {home} and change the store "
+        f"(link, unlink, move aliases, create registries) as user {user!r}, with no password: "
+        "registry roles do not stop them. Unless every machine that can reach this one is trusted, "
+        "stop it and use the default --host 127.0.0.1."
+    )
+    return url, here, warning
+
+
 @cli.command(name="ui")
 @click.option("--home", type=click.Path(file_okay=False), default=None,
               help="Store folder (default: the global --home, else $LOCALREG_HOME, else the user data folder).")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback lets other machines use the store.")
+              help="Address to listen on. Anything but loopback lets other machines read and change "
+                   "the store as you, with no password (a warning says so).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
 @click.option("--open/--no-open", "open_browser", default=False, show_default=True,
@@ -72,14 +102,14 @@ def ui(state: State, home: str | None, host: str, port: int, open_browser: bool)
     store = state.store()
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host in ("::", "[::]") else host)
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
-    url = f"http://{shown}:{bound}/"
-    app = create_app(store=store, host=host, port=bound)
-    click.echo(f"localreg UI for {store.home} at {url} (Ctrl+C to stop)")
+    url, here, warning = banner(host or "0.0.0.0", sock.getsockname()[0], bound, str(store.home), current_user())
+    app = create_app(store=store, host=host or "0.0.0.0", port=bound)
+    if warning:
+        click.echo(warning, err=True)
+    also = f"; from this machine: {here}" if here != url else ""
+    click.echo(f"localreg UI for {store.home} at {url} (Ctrl+C to stop{also})")
     if open_browser:
-        threading.Timer(0.5, webbrowser.open, [url]).start()
+        threading.Timer(0.5, webbrowser.open, [here]).start()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     try:
         server.run(sockets=[sock])

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import access, names, registries, runs, versions
-from ..errors import InvalidInput, NotFound, TypeMismatch
+from ..errors import InvalidInput, NotFound, PermissionDenied, TypeMismatch
 from ..store import Store, open_store
 from .artifact import Artifact
 from .runview import RunView
@@ -386,14 +386,14 @@ class Api:
         try:
             self.artifact(name, type)
             return True
-        except (NotFound, TypeMismatch):
+        except (NotFound, TypeMismatch, PermissionDenied):  # a restricted registry you may not read: not there
             return False
 
     def artifact_collection_exists(self, name: str, type: str | None = None) -> bool:
         try:
             self._collection_id(type, name)
             return True
-        except (NotFound, TypeMismatch):
+        except (NotFound, TypeMismatch, PermissionDenied):
             return False
 
     def create_registry(self, name: str, visibility: str = "organization", organization: str | None = None,

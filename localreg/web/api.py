@@ -38,11 +38,44 @@ def _version(v: Version) -> dict[str, Any]:
     return {**v.to_dict(), "url": url_version(v)}
 
 
+MAX_DEPTH = 32  # the bodies of this API are an object of strings and lists of strings
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (strings skipped), without parsing it.
+
+    0 when the text holds too few brackets to pass :data:`MAX_DEPTH`.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return 0  # cannot nest deeper than it has brackets: the common case, no scan
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
+    # Python's parser recurses once per level: a deep enough body would end in a RecursionError (a 500)
+    if _nesting(raw) > MAX_DEPTH:
+        raise InvalidInput(f"the request body nests arrays or objects deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput("the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object")
