@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import hashing, ingest, names, registries, versions
+from . import hashing, ingest, names, orgs, registries, versions
 from .errors import InvalidInput, InvalidName, LocalregError, NotFound
 from .names import LATEST, REGISTRY_PREFIX
 from .objects import Entry, Objects
@@ -485,7 +485,7 @@ class _Planner:
         for i, lk in enumerate(v.get("links") or []):
             lkey = f"{key}.links[{i}]"
             with self.at(f"{lkey}.target"):
-                names.parse_target_path(lk["target"])
+                names.parse_link_target(lk["target"])
             links.append(_Link(lkey, lk["target"], lk.get("index"), self.aliases(lk.get("aliases"), f"{lkey}.aliases")))
         return _Version(
             key, v.get("index"), v.get("description"), metadata, self.aliases(v.get("aliases"), f"{key}.aliases"),
@@ -636,10 +636,10 @@ class _Loader:
             with self.at(key):
                 self.store.ensure_org(org)
             for ekey, ent in ents:
-                if self.entity_org.get(ent, org) != org:
-                    raise self.fail(ekey, f"entity {ent!r} is also listed in org {self.entity_org[ent]!r}")
-                self.entity_org[ent] = org
-                self.ensure_entity(ent, ekey, explicit=True)
+                # an entity listed in several orgs is in each (a user in several orgs, as in W&B)
+                self.entity_org.setdefault(ent, org)
+                with self.at(ekey):
+                    orgs.add_entity(self.store, org, ent)
         for r in self.plan.registries:
             self.registry(r)
         for pkey, pent, proj in self.plan.projects:
@@ -660,18 +660,12 @@ class _Loader:
                           tuple(self.done_links), self.created)
 
     # -- scopes ------------------------------------------------------------------------
-    def ensure_entity(self, name: str, key: str, explicit: bool = False) -> None:
-        org = self.entity_org.get(name, self.org)
-        row = self.db.execute(
-            "SELECT o.name FROM entities e JOIN orgs o ON o.id = e.org_id WHERE e.name = ?", [name]
-        ).fetchone()
-        if row:
-            if explicit and row[0] != org:
-                raise self.fail(key, f"entity {name!r} belongs to org {row[0]!r} in store {self.store.home}, not {org!r}")
+    def ensure_entity(self, name: str, key: str) -> None:
+        """Make entity ``name`` if the store lacks it, in the org the seed lists it in (else the default org)."""
+        if self.db.execute("SELECT 1 FROM entities WHERE name = ?", [name]).fetchone():
             return
         with self.at(key):
-            org_id = self.store.ensure_org(org)
-        self.db.execute("INSERT INTO entities (org_id, name, created_at) VALUES (?, ?, ?)", [org_id, name, now()])
+            orgs.add_entity(self.store, self.entity_org.get(name, self.org), name)
 
     def next_idx(self, cid: int) -> int:
         return self.db.execute("SELECT next_idx FROM collections WHERE id = ?", [cid]).fetchone()[0]
@@ -727,13 +721,7 @@ class _Loader:
         if reg.artifact_types is not None and type_ not in reg.artifact_types:
             raise self.fail(key, f"registry {reg.name!r} in organization {reg.org!r} does not allow artifact type "
                                  f"{type_!r} (allowed: {', '.join(reg.artifact_types) or 'none'})")
-        ts = now()
-        cid = self.db.execute(
-            "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            [reg.id, name, type_, ts, ts],
-        ).lastrowid
-        assert cid is not None
-        return cid
+        return registries.ensure_link_collection(self.store, name=name, type=type_, path=path, registry_id=reg.id)
 
     def describe(self, cid: int, description: str | None, tags: list[str] | None, key: str) -> None:
         if description is None and tags is None:
@@ -819,21 +807,33 @@ class _Loader:
 
     # -- links ------------------------------------------------------------------------------------
     def links(self, jobs: list[tuple[_Link, versions.Version]]) -> None:
-        groups: dict[tuple[str, str, str], list[tuple[_Link, versions.Version]]] = {}
+        groups: dict[str, list[tuple[_Link, versions.Version]]] = {}
         for order, (lk, source) in enumerate(jobs):
             lk.order = order
-            ref = names.parse_target_path(lk.target)
-            groups.setdefault((ref.scope or self.org, ref.registry or "", ref.name), []).append((lk, source))
-        for (org, reg_name, coll), group in groups.items():
+            ref = names.parse_link_target(lk.target)
+            if ref.is_registry:
+                target = f"{ref.scope or self.org}/{REGISTRY_PREFIX}{ref.registry}/{ref.name}"
+            else:  # a project's link collection: what the path leaves out is the source's
+                target = f"{ref.scope or source.entity}/{ref.project or source.project}/{ref.name}"
+            groups.setdefault(target, []).append((lk, source))
+        for target, group in groups.items():
+            ref = names.parse_link_target(target)
             if any(lk.index is not None for lk, _ in group):
                 group.sort(key=lambda j: (j[0].index is None, j[0].index or 0, j[0].order))
             alias_at: dict[str, str] = {}
             latest = None
             for lk, source in group:
-                target = f"{org}/{REGISTRY_PREFIX}{reg_name}/{coll}"
-                with self.at(f"{lk.key}.target"):
-                    reg = registries.get_registry(self.store, reg_name, org)
-                cid = self.registry_collection(reg, coll, source.type, f"{lk.key}.target")
+                if ref.is_registry:
+                    with self.at(f"{lk.key}.target"):
+                        reg = registries.get_registry(self.store, str(ref.registry), ref.scope)
+                    cid = self.registry_collection(reg, ref.name, source.type, f"{lk.key}.target")
+                else:
+                    self.ensure_entity(str(ref.scope), f"{lk.key}.target")
+                    with self.at(f"{lk.key}.target"):
+                        cid = registries.ensure_link_collection(
+                            self.store, name=ref.name, type=source.type, path=target,
+                            project_id=self.store.ensure_project(str(ref.scope), str(ref.project)),
+                            linking=source.qualified_name)
                 for i, alias in enumerate(lk.aliases):
                     if alias in alias_at:
                         raise self.fail(_key(f"{lk.key}.aliases", i),
@@ -1041,7 +1041,9 @@ class _Dumper:
             "OR e.name IN (SELECT value FROM json_each(?))"
         )
         ent_rows = self.db.execute(
-            f"SELECT o.name, e.name FROM entities e JOIN orgs o ON o.id = e.org_id WHERE {ent_where} ORDER BY e.name",
+            "SELECT o.name, e.name FROM entities e JOIN orgs o ON o.id = e.org_id "
+            "OR o.id IN (SELECT org_id FROM entity_orgs WHERE entity_id = e.id) "
+            f"WHERE {ent_where} ORDER BY e.name, o.name",
             [] if self.sel.everything else [json.dumps(sorted(self.sel.entities))],
         ).fetchall()
         org_entities: dict[str, list[str]] = {}

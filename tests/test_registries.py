@@ -247,7 +247,8 @@ def test_unknown_registry(store):
 def test_bad_target_paths_and_aliases_write_nothing(store):
     v, _ = log(store)
     before = snapshot(store)
-    for target in ("model/c", "wandb-registry-model/c:prod", "wandb-registry-model/bad name"):
+    # "model/c" is a project's link collection now (W&B's portfolio): see tests/wandb_compat/test_project_links.py
+    for target in ("e/p/c/d", "p/c:prod", "wandb-registry-model/c:prod", "wandb-registry-model/bad name"):
         with pytest.raises(InvalidName):
             registries.link(store, v, target)
     with pytest.raises(InvalidName, match="'v1'"):

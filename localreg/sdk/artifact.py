@@ -423,12 +423,12 @@ class Artifact:
     @property
     def entity(self) -> str:
         v = self._logged("entity")
-        return v.org if v.is_link else v.entity  # type: ignore[return-value]
+        return v.org if v.registry is not None else v.entity  # type: ignore[return-value]
 
     @property
     def project(self) -> str:
         v = self._logged("project")
-        return f"{names.REGISTRY_PREFIX}{v.registry}" if v.is_link else v.project  # type: ignore[return-value]
+        return f"{names.REGISTRY_PREFIX}{v.registry}" if v.registry is not None else v.project  # type: ignore[return-value]
 
     @property
     def qualified_name(self) -> str:
@@ -547,7 +547,13 @@ class Artifact:
         return self._v is None
 
     def link(self, target_path: str, aliases: list[str] | None = None) -> "Artifact":
-        """Link to a registry collection (logging a draft first); returns the linked artifact."""
+        """Link into a registry collection or a project's link collection (logging a draft first).
+
+        ``[ORG/]wandb-registry-R/C``, or ``C``, ``PROJECT/C``, ``ENTITY/PROJECT/C``:
+        as W&B's ``Artifact.link``, a path without entity takes this
+        artifact's entity and one without project the settings' project.
+        Returns the linked artifact.
+        """
         if self._v is None:
             from .run import current
             self._commit(current())
