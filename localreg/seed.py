@@ -883,8 +883,8 @@ class _Selection:
 
     def add_all(self) -> None:
         self.everything = True
-        self._all(self.sources, "SELECT id FROM collections WHERE project_id IS NOT NULL", [])
-        self._all(self.targets, "SELECT id FROM collections WHERE registry_id IS NOT NULL", [])
+        self._all(self.sources, "SELECT id FROM collections WHERE kind = 'sequence'", [])
+        self._all(self.targets, "SELECT id FROM collections WHERE kind = 'portfolio'", [])
         self.projects.update(r[0] for r in self.db.execute("SELECT id FROM projects"))
         self.registries.update(r[0] for r in self.db.execute("SELECT id FROM registries"))
 
@@ -922,18 +922,23 @@ class _Selection:
             self.entities.add(ent)
             self.projects.update(pids)
             for pid in pids:
-                self._all(self.sources, "SELECT id FROM collections WHERE project_id = ?", [pid])
+                self._project(pid)
             return
         if len(parts) == 2 and at is None:
             pid = self.store.project_id(names.check_name(parts[0], "entity name"), names.check_name(parts[1], "project name"))
             self.projects.add(pid)
-            self._all(self.sources, "SELECT id FROM collections WHERE project_id = ?", [pid])
+            self._project(pid)
             return
         cid, _type, _where = versions.collection_id(self.store, names.parse_ref(path, allow_alias=False))
-        if at is not None:
+        if registries.get_collection(self.store, cid).portfolio:
             self.targets[cid] = None
         else:
             self.sources[cid] = None
+
+    def _project(self, pid: int) -> None:
+        """A project's sequences and its link collections (W&B portfolios)."""
+        self._all(self.sources, "SELECT id FROM collections WHERE project_id = ? AND kind = 'sequence'", [pid])
+        self._all(self.targets, "SELECT id FROM collections WHERE project_id = ? AND kind = 'portfolio'", [pid])
 
     def close(self) -> None:
         """Add the links of selected versions, then the sources of selected links."""
@@ -1035,7 +1040,8 @@ class _Dumper:
             f"SELECT project_id FROM collections WHERE id IN ({self._ids(list(self.sel.sources))})"))
         rids = set(self.sel.registries)
         rids.update(r[0] for r in self.db.execute(
-            f"SELECT registry_id FROM collections WHERE id IN ({self._ids(list(self.sel.targets))})"))
+            f"SELECT registry_id FROM collections WHERE id IN ({self._ids(list(self.sel.targets))}) "
+            "AND registry_id IS NOT NULL"))
         ent_where = "1" if self.sel.everything else (
             f"e.id IN (SELECT entity_id FROM projects WHERE id IN ({self._ids(sorted(pids))})) "
             "OR e.name IN (SELECT value FROM json_each(?))"
