@@ -156,16 +156,3 @@ def test_cli_org_add_and_ls(store, home):
     out = runner.invoke(cli, ["--home", str(home), "org", "add", "bad org", "team"])
     assert out.exit_code == 1 and out.output.startswith("Error: invalid org name 'bad org'")
 
-
-def test_docs_section_examples_run(tmp_path, monkeypatch):
-    """docs/wandb.md "Project link collections and organizations": its examples run as written."""
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "wandb.md").read_text(encoding="utf-8")
-    section = text.split("## Project link collections and organizations", 1)[1].split("\n## ", 1)[0]
-    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
-    assert len(blocks) == 2
-    for i, code in enumerate(blocks):
-        monkeypatch.setenv("LOCALREG_HOME", str(tmp_path / f"store{i}"))
-        exec(compile(code, f"docs/wandb.md[{i}]", "exec"), {})
-        wandb.finish()
