@@ -115,30 +115,31 @@ def _registry(row: Sequence) -> Registry:
                     row[6], row[7], row[8])
 
 
-def _known_org(store: "Store", org_name: str, named: bool, wandb_words: bool = False) -> None:
-    """Make sure ``org_name`` exists, or raise :class:`NotFound` naming the orgs there are.
+def _known_org(store: "Store", org_name: str, wandb_words: bool = False, error: type = NotFound) -> None:
+    """Make sure ``org_name`` exists, or raise ``error`` naming the orgs there are.
 
-    The org the settings choose (``named`` False) exists as soon as it is
-    asked for, with its core registries, as W&B's does; one named in the
-    call must exist already.
+    The org the settings name (``$WANDB_ORGANIZATION``, else the store's
+    default) exists as soon as it is asked for, with its core registries,
+    as a W&B user's org does; any other must exist already (made by a
+    link target naming it, a seed, a bundle or ``localreg org add``).
     """
     if store.db.execute("SELECT 1 FROM orgs WHERE name = ?", [org_name]).fetchone():
         return
-    if not named and not store.readonly:
+    if org_name == store.default("org") and not store.readonly:
         store.ensure_org(names.check_name(org_name, "org name"))
         return
     known = ", ".join(orgs.list_orgs(store)) or "none"
     # W&B's Api().registry(name, org) says "Error fetching org entity for organization": its tests match it
     head = f"Error fetching org entity for organization {org_name!r}: " if wandb_words else ""
-    raise NotFound(f"{head}organization {org_name!r} not found in store {store.home} (organizations: {known})",
-                   org_name)
+    message = f"{head}organization {org_name!r} not found in store {store.home} (organizations: {known})"
+    raise NotFound(message, org_name) if error is NotFound else error(message)
 
 
 def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
     """Registry ``name`` of ``org`` (none: the org the settings or the default entity belong to)."""
     reg = names.registry_name(name)
     org_name = orgs.resolve(store, explicit=org)
-    _known_org(store, org_name, named=bool(org), wandb_words=True)
+    _known_org(store, org_name, wandb_words=True)
     row = store.db.execute(f"{_REG_SELECT} WHERE o.name = ? AND r.name = ?", [org_name, reg]).fetchone()
     if not row:
         raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
@@ -159,7 +160,7 @@ REGISTRY_FIELDS = {
 
 def list_registries(store: "Store", org: str | None = None, filter: dict | None = None) -> list[Registry]:
     org_name = orgs.resolve(store, explicit=org)
-    _known_org(store, org_name, named=bool(org))
+    _known_org(store, org_name)
     fsql, fparams = compile_filter(filter, REGISTRY_FIELDS)
     rows = store.db.execute(
         f"{_REG_SELECT} WHERE o.name = ? AND ({fsql}) ORDER BY r.name", [org_name, *fparams]
@@ -198,6 +199,8 @@ def create_registry(
         raise InvalidInput("description must be a string")
     types = _check_types(artifact_types)
     org_name = names.check_name(orgs.resolve(store, explicit=org), "org name")
+    # W&B creates registries only in an org one belongs to (its words: test_registry.py matches them)
+    _known_org(store, org_name, wandb_words=True, error=InvalidInput)
     with store.transaction() as db:
         org_id = store.ensure_org(org_name)
         if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():

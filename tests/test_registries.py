@@ -49,6 +49,11 @@ def test_create_registry(store):
 
 
 def test_create_registry_in_a_new_org(store):
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match="^Error fetching org entity for organization 'neworg'"):
+        registries.create_registry(store, "special", org="neworg")  # as W&B: only in an org that exists
+    assert snapshot(store) == before
+    store.ensure_org("neworg")
     reg = registries.create_registry(store, "special", org="neworg")
     assert reg.org == "neworg"
     assert [r.name for r in registries.list_registries(store, org="neworg")] == ["dataset", "model", "special"]

@@ -381,7 +381,8 @@ class Artifact:
 
     @property
     def id(self) -> str | None:
-        return str(self._v.id) if self._v is not None else None
+        # as in W&B, a linked artifact has the id of the artifact it links to
+        return str(self._v.data_id) if self._v is not None else None
 
     @property
     def version(self) -> str:
@@ -479,6 +480,8 @@ class Artifact:
     @property
     def linked_artifacts(self) -> list["Artifact"]:
         v = self._logged("linked_artifacts")
+        if v.is_link:
+            return []  # W&B: a linked artifact lists no links of its own
         store = self._the_store()
         return [Artifact._from_version(store, l) for l in versions.links_of(store, v)]
 
@@ -566,8 +569,9 @@ class Artifact:
         """Remove this link from its registry collection (links only)."""
         v = self._logged("unlink")
         if not v.is_link:
-            # W&B raises ValueError here, so callers catch that
-            raise InvalidInput(f"{v.qualified_name} is a source version, not a link; use delete()")
+            # W&B raises ValueError here, with these words
+            raise InvalidInput(f"Artifact {v.qualified_name!r} is not a linked artifact and cannot be unlinked.  "
+                               "To delete it, use 'Artifact.delete' instead.")
         versions.unlink(self._the_store(), v)
         self._deleted = True
 
