@@ -19,13 +19,13 @@ import os
 from typing import TYPE_CHECKING, Literal
 
 from . import names
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .store import now
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["orgs_of", "add_entity", "resolve", "list_orgs", "MultipleOrganizations"]
+__all__ = ["orgs_of", "add_entity", "resolve", "list_orgs", "MultipleOrganizations", "UnknownOrganization"]
 
 # W&B's wording (wandb/apis/public/utils.py fetch_org_from_settings_or_entity;
 # wandb/sdk/artifacts/_gqlutils.py resolve_org_entity_name): its tests match these
@@ -40,6 +40,16 @@ class MultipleOrganizations(InvalidInput):
         super().__init__(message)
         self.entity = entity
         self.orgs = orgs
+
+
+class UnknownOrganization(NotFound, InvalidInput):
+    """An org named in a registry call is not in the store: a ``LookupError``, and the ``ValueError`` W&B raises."""
+
+    def __init__(self, message: str, org: str) -> None:
+        NotFound.__init__(self, message, org)
+
+
+UNKNOWN = "Organization entity for {org!r} not found."  # W&B 0.31's words (its test_registry.py matches them)
 
 
 def list_orgs(store: "Store") -> list[str]:

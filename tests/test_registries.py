@@ -50,7 +50,7 @@ def test_create_registry(store):
 
 def test_create_registry_in_a_new_org(store):
     before = snapshot(store)
-    with pytest.raises(InvalidInput, match="^Error fetching org entity for organization 'neworg'"):
+    with pytest.raises(InvalidInput, match="^Organization entity for 'neworg' not found."):
         registries.create_registry(store, "special", org="neworg")  # as W&B: only in an org that exists
     assert snapshot(store) == before
     store.ensure_org("neworg")

@@ -53,9 +53,12 @@ def test_infer_organization_from_create_and_load(store):
 
 
 def test_an_org_named_that_does_not_exist(store):
-    """test_registry.py::test_input_invalid_organizations: Api.registry in an unknown org says W&B's words."""
+    """test_registry.py::test_input_invalid_organizations: create_registry/registry in an unknown org: ValueError."""
     before = state(store)
-    with pytest.raises((ValueError, LookupError), match="^Error fetching org entity for organization 'acme_wrong'"):
+    with pytest.raises(ValueError, match="^Organization entity for 'acme_wrong' not found.") as info:
+        wandb.Api().create_registry(name="test", visibility="organization", organization="acme_wrong")
+    assert isinstance(info.value, LookupError)  # and localreg's NotFound
+    with pytest.raises(ValueError, match="^Organization entity for 'acme_wrong' not found."):
         wandb.Api().registry("model", "acme_wrong")
     assert state(store) == before
 
