@@ -524,6 +524,7 @@ def _build_index(store: Store, selections: Sequence[str], sel: _Selection,
         "collections": sorted(({
             "path": c.path, "type": c.type, "description": c.description, "tags": list(c.tags),
             "created_at": c.created_at, "updated_at": c.updated_at,
+            **({"kind": "portfolio"} if c.portfolio and c.registry is None else {}),  # a project's link collection
         } for c in colls), key=lambda d: str(d["path"])),
         "versions": sorted(version_docs, key=lambda d: (d["path"], d["index"])),
         "links": sorted(({
@@ -1183,8 +1184,10 @@ def _check_index(path: str, doc: dict) -> _Index:
     colls: dict[str, dict] = {}
     for i, c in enumerate(s.items(doc["collections"], "collections")):
         w = f"collections[{i}]"
-        s.obj(c, w, ["path", "type", "description", "tags", "created_at", "updated_at"])
+        s.obj(c, w, ["path", "type", "description", "tags", "created_at", "updated_at"], ["kind"])
         ref = s.collection_path(c["path"], f"{w}.path")
+        if c.get("kind", "portfolio") != "portfolio":
+            raise s.fail(f"{w}.kind", f"{c['kind']!r} is not 'portfolio' (a project's collection of links)")
         s.check(names.check_type, c["type"], f"{w}.type")
         s.text(c["description"], f"{w}.description")
         s.unique(names.check_tags, c["tags"], f"{w}.tags")
@@ -1232,8 +1235,8 @@ def _check_index(path: str, doc: dict) -> _Index:
         s.obj(v, w, ["path", "index", "digest", "size", "file_count", "description", "metadata", "tags", "aliases",
                      "created_by", "created_at", "updated_at", "ttl_expires_at", "run", "manifest"])
         ref = s.collection_path(v["path"], f"{w}.path")
-        if ref.is_registry:
-            raise s.fail(f"{w}.path", f"{v['path']!r} is a registry collection; versions live in projects")
+        if ref.is_registry or "kind" in colls.get(v["path"], {}):
+            raise s.fail(f"{w}.path", f"{v['path']!r} is a collection of links; versions live in project sequences")
         if v["path"] not in colls:
             raise s.fail(f"{w}.path", f"collection {v['path']!r} is not in the bundle")
         s.natural(v["index"], f"{w}.index")
@@ -1279,8 +1282,8 @@ def _check_index(path: str, doc: dict) -> _Index:
         w = f"links[{i}]"
         s.obj(link, w, ["path", "index", "source", "aliases", "created_by", "created_at", "updated_at"])
         ref = s.collection_path(link["path"], f"{w}.path")
-        if not ref.is_registry:
-            raise s.fail(f"{w}.path", f"{link['path']!r} is not a registry collection")
+        if not ref.is_registry and "kind" not in colls.get(link["path"], {}):
+            raise s.fail(f"{w}.path", f"{link['path']!r} is not a registry collection or a project's link collection")
         if link["path"] not in colls:
             raise s.fail(f"{w}.path", f"collection {link['path']!r} is not in the bundle")
         s.natural(link["index"], f"{w}.index")
@@ -1311,7 +1314,7 @@ def _check_index(path: str, doc: dict) -> _Index:
                 if a in aliases:
                     raise s.fail(f"collection {path_!r}", f"alias {a!r} is on two versions")
                 aliases[a] = m
-        if ref.is_registry:
+        if ref.is_registry or "kind" in c:
             srcs = [m["source"] for m in members]
             if len(set(srcs)) != len(srcs):
                 raise s.fail(f"collection {path_!r}", "a source version is linked twice")
@@ -1369,12 +1372,12 @@ def _collection_row(db, path: str) -> tuple | None:
     ref = names.parse_ref(path, allow_alias=False)
     if ref.is_registry:
         return db.execute(
-            "SELECT c.id, c.type, c.description, c.tags FROM collections c JOIN registries r ON r.id = c.registry_id "
+            "SELECT c.id, c.type, c.description, c.tags, c.kind FROM collections c JOIN registries r ON r.id = c.registry_id "
             "JOIN orgs o ON o.id = r.org_id WHERE o.name = ? AND r.name = ? AND c.name = ?",
             [ref.scope, ref.registry, ref.name],
         ).fetchone()
     return db.execute(
-        "SELECT c.id, c.type, c.description, c.tags FROM collections c JOIN projects p ON p.id = c.project_id "
+        "SELECT c.id, c.type, c.description, c.tags, c.kind FROM collections c JOIN projects p ON p.id = c.project_id "
         "JOIN entities e ON e.id = p.entity_id WHERE e.name = ? AND p.name = ? AND c.name = ?",
         [ref.scope, ref.project, ref.name],
     ).fetchone()
@@ -1415,6 +1418,9 @@ def _plan(store: Store, idx: _Index) -> _Plan:
             continue
         if row[1] != c["type"]:
             c_.append(f"collection {path}: type is {row[1]!r} here, {c['type']!r} in the bundle")
+        if row[4] != ("portfolio" if "kind" in c or names.parse_ref(path, allow_alias=False).is_registry else "sequence"):
+            c_.append(f"collection {path}: a {'collection of links' if row[4] == 'portfolio' else 'sequence'} here, "
+                      f"the other kind in the bundle")
         if row[2] != c["description"]:
             c_.append(f"collection {path}: description is {row[2]!r} here, {c['description']!r} in the bundle")
         if sorted(json.loads(row[3] or "[]")) != sorted(c["tags"]):
@@ -1607,9 +1613,10 @@ def _apply(store: Store, idx: _Index, plan: _Plan) -> None:
         else:
             scope = ("project_id", store.ensure_project(ref.scope, ref.project))  # type: ignore[arg-type]
         db.execute(
-            f"INSERT INTO collections ({scope[0]}, name, type, description, tags, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [scope[1], ref.name, c["type"], c["description"], json.dumps(c["tags"]), c["created_at"], c["updated_at"]],
+            f"INSERT INTO collections ({scope[0]}, name, type, kind, description, tags, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [scope[1], ref.name, c["type"], "portfolio" if ref.is_registry or "kind" in c else "sequence",
+             c["description"], json.dumps(c["tags"]), c["created_at"], c["updated_at"]],
         )
     cid = {path: _collection_row(db, path)[0] for path in idx.collections}  # type: ignore[index]
 

@@ -135,6 +135,18 @@ def orgs(store: "Store") -> list[str]:
     return [r[0] for r in store.db.execute("SELECT name FROM orgs ORDER BY name")]
 
 
+def org_entities(store: "Store") -> list[tuple[str, list[str]]]:
+    """Every org with the entities in it (an entity in several orgs is listed under each), sorted."""
+    out: dict[str, list[str]] = {o: [] for o in orgs(store)}
+    for o, e in store.db.execute(
+        "SELECT o.name, e.name FROM entities e JOIN orgs o ON o.id = e.org_id "
+        "UNION SELECT o.name, e.name FROM entity_orgs eo JOIN orgs o ON o.id = eo.org_id "
+        "JOIN entities e ON e.id = eo.entity_id ORDER BY 1, 2"
+    ):
+        out[o].append(e)
+    return list(out.items())
+
+
 def teams(store: "Store") -> list[str]:
     """The names of every entity (team or user) in the store, sorted."""
     return [r[0] for r in store.db.execute("SELECT name FROM entities ORDER BY name")]

@@ -274,6 +274,16 @@ def parse_target_path(value: object) -> Ref:
     return ref
 
 
+def parse_link_target(value: object) -> Ref:
+    """Parse a link target: ``[org/]wandb-registry-R/COLLECTION``, or a project's link collection.
+
+    ``COLLECTION``, ``PROJECT/COLLECTION`` and ``ENTITY/PROJECT/COLLECTION``
+    name a link collection of a project (W&B's older "portfolio" model
+    registry). No ``:alias``: aliases are given apart.
+    """
+    return parse_ref(value, allow_alias=False, what="target path")
+
+
 def registry_name(value: object) -> str:
     """Accept ``model`` or ``wandb-registry-model`` and return ``model``."""
     if isinstance(value, str) and value.startswith(REGISTRY_PREFIX):

@@ -6,7 +6,12 @@ The core registries ``model`` and ``dataset`` exist in every org, allow
 ``model`` and ``dataset`` first, and keep organization visibility.
 
 Linking writes one ``versions`` row with ``source_id`` set: no bytes are
-copied, so its cost does not depend on the artifact's size.
+copied, so its cost does not depend on the artifact's size. A link goes
+into a registry collection (``[ORG/]wandb-registry-R/C``) or into a link
+collection of a project (``C``, ``PROJECT/C``, ``ENTITY/PROJECT/C``: W&B's
+older "portfolio" model registry); both are ``portfolio`` collections with
+their own indexes and aliases, made on the first link by
+:func:`ensure_link_collection`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import access, names
+from . import access, names, orgs
 from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
 from .filters import Field, compile_filter, time_field
 from .names import LATEST
@@ -77,10 +82,11 @@ class Collection:
     org: str | None = None
     registry: str | None = None
     version_count: int = 0
+    portfolio: bool = False  # a collection of links (every registry collection, a project's link collections)
 
     @property
     def is_sequence(self) -> bool:
-        return self.registry is None
+        return not self.portfolio
 
     @property
     def path(self) -> str:
@@ -109,9 +115,32 @@ def _registry(row: Sequence) -> Registry:
                     row[6], row[7], row[8])
 
 
+def _known_org(store: "Store", org_name: str, wandb_words: bool = False) -> None:
+    """Make sure ``org_name`` exists, or raise :class:`~localreg.orgs.UnknownOrganization` naming the orgs there are.
+
+    The org the settings name (``$WANDB_ORGANIZATION``, else the store's
+    default) exists as soon as it is asked for, with its core registries,
+    as a W&B user's org does; any other must exist already (made by a
+    link target naming it, a seed, a bundle or ``localreg org add``).
+    """
+    if store.db.execute("SELECT 1 FROM orgs WHERE name = ?", [org_name]).fetchone():
+        return
+    if org_name == store.default("org") and not store.readonly:
+        store.ensure_org(names.check_name(org_name, "org name"))
+        return
+    known = ", ".join(orgs.list_orgs(store)) or "none"
+    # W&B's Api().registry / create_registry words come first: its tests match them
+    message = f"organization {org_name!r} not found in store {store.home} (organizations: {known})"
+    if wandb_words:
+        raise orgs.UnknownOrganization(f"{orgs.UNKNOWN.format(org=org_name)} {message}", org_name)
+    raise NotFound(message, org_name)
+
+
 def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
+    """Registry ``name`` of ``org`` (none: the org the settings or the default entity belong to)."""
     reg = names.registry_name(name)
-    org_name = store.default("org", org)
+    org_name = orgs.resolve(store, explicit=org)
+    _known_org(store, org_name, wandb_words=True)
     row = store.db.execute(f"{_REG_SELECT} WHERE o.name = ? AND r.name = ?", [org_name, reg]).fetchone()
     if not row:
         raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
@@ -131,9 +160,8 @@ REGISTRY_FIELDS = {
 
 
 def list_registries(store: "Store", org: str | None = None, filter: dict | None = None) -> list[Registry]:
-    org_name = store.default("org", org)
-    if not store.db.execute("SELECT 1 FROM orgs WHERE name = ?", [org_name]).fetchone():
-        raise NotFound(f"organization {org_name!r} not found in store {store.home}", org_name)
+    org_name = orgs.resolve(store, explicit=org)
+    _known_org(store, org_name)
     fsql, fparams = compile_filter(filter, REGISTRY_FIELDS)
     rows = store.db.execute(
         f"{_REG_SELECT} WHERE o.name = ? AND ({fsql}) ORDER BY r.name", [org_name, *fparams]
@@ -171,7 +199,9 @@ def create_registry(
     if description is not None and not isinstance(description, str):
         raise InvalidInput("description must be a string")
     types = _check_types(artifact_types)
-    org_name = names.check_name(store.default("org", org), "org name")
+    org_name = names.check_name(orgs.resolve(store, explicit=org), "org name")
+    # W&B creates registries only in an org one belongs to (its words: test_registry.py matches them)
+    _known_org(store, org_name, wandb_words=True)
     with store.transaction() as db:
         org_id = store.ensure_org(org_name)
         if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():
@@ -260,7 +290,7 @@ def delete_registry(store: "Store", registry: Registry) -> None:
 
 _COLL_SELECT = (
     "SELECT c.id, c.name, c.type, c.description, c.tags, c.created_at, c.updated_at, "
-    "e.name, p.name, o.name, r.name, (SELECT count(*) FROM versions v WHERE v.collection_id = c.id) "
+    "e.name, p.name, o.name, r.name, (SELECT count(*) FROM versions v WHERE v.collection_id = c.id), c.kind "
     "FROM collections c LEFT JOIN projects p ON p.id = c.project_id LEFT JOIN entities e ON e.id = p.entity_id "
     "LEFT JOIN registries r ON r.id = c.registry_id LEFT JOIN orgs o ON o.id = r.org_id"
 )
@@ -279,7 +309,7 @@ COLLECTION_ORDER = {"name": "c.name", "created_at": "c.created_at", "updated_at"
 
 def _collection(row: Sequence) -> Collection:
     return Collection(row[0], row[1], row[2], row[3], tuple(json.loads(row[4] or "[]")), row[5], row[6],
-                      row[7], row[8], row[9], row[10], row[11])
+                      row[7], row[8], row[9], row[10], row[11], row[12] == "portfolio")
 
 
 def get_collection(store: "Store", collection_id: int) -> Collection:
@@ -378,19 +408,43 @@ def delete_collection(store: "Store", coll: Collection) -> None:
         store.event("collection-delete", coll.path)
 
 
-def new_collection(store: "Store", registry_id: int, name: str, type: str, path: str) -> int:
-    """Insert an empty collection into a registry; the one place that does. Needs the member role."""
-    access.require(store, registry_id, "link", path)
+# -- linking --------------------------------------------------------------------------
+
+
+def ensure_link_collection(store: "Store", *, name: str, type: str, path: str, registry_id: int | None = None,
+                           project_id: int | None = None, linking: str = "an artifact") -> int:
+    """The id of link collection ``name`` of a registry or a project, made with ``type`` if missing.
+
+    The one place that makes a collection of links; in a registry it needs
+    the member role (``link``). Raises
+    :class:`TypeMismatch` if it holds another type, :class:`Conflict` if
+    the project's collection of that name holds logged versions (a
+    sequence, which cannot take links). Inside the caller's transaction.
+    """
+    db = store.db
+    scope_col, scope = ("registry_id", registry_id) if registry_id is not None else ("project_id", project_id)
+    row = db.execute(f"SELECT id, type, kind FROM collections WHERE {scope_col} = ? AND name = ?", [scope, name]).fetchone()
+    if row:
+        cid, ctype, kind = row
+        if kind != "portfolio":
+            raise Conflict(
+                f"cannot link into {path}: it is an artifact sequence (versions logged there), not a collection "
+                "of links; choose another collection name"
+            )
+        if ctype != type:
+            raise TypeMismatch(f"collection {path} holds type {ctype!r}; cannot link {linking} of type {type!r}")
+        return cid
+    if registry_id is not None:
+        access.require(store, registry_id, "link", path)
+    names.check_name(name, "collection name")
     ts = now()
-    cid = store.db.execute(
-        "INSERT INTO collections (registry_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        [registry_id, names.check_name(name, "collection name"), type, ts, ts],
+    cid = db.execute(
+        f"INSERT INTO collections ({scope_col}, name, type, kind, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'portfolio', ?, ?)",
+        [scope, name, type, ts, ts],
     ).lastrowid
     assert cid is not None
     return cid
-
-
-# -- linking --------------------------------------------------------------------------
 
 
 def link(
@@ -400,53 +454,67 @@ def link(
     aliases: Iterable[str] | None = None,
     *,
     org: str | None = None,
+    entity: str | None = None,
+    project: str | None = None,
 ) -> Version:
-    """Link ``version`` (its source, if it is a link) into ``[org/]wandb-registry-R/C``.
+    """Link ``version`` (its source, if it is a link) into a registry or project link collection.
+
+    ``target_path`` is ``[ORG/]wandb-registry-R/C``, or ``C``,
+    ``PROJECT/C`` or ``ENTITY/PROJECT/C`` for a link collection of a
+    project (W&B's "portfolio"). A registry path without an org links into
+    ``org``, else the settings' org, else the org of the source's entity
+    (:func:`localreg.orgs.resolve`; several: an error). A project path
+    without entity or project takes ``entity`` (default: the source's
+    entity) and ``project`` (default: the settings' project). An org named
+    in the path is created on first use.
 
     Creates the collection with the artifact's type on first use. Linking
     a version that is already in the collection adds the aliases to the
     existing link. Raises :class:`TypeMismatch` for a collection of
     another type or a type the registry does not allow, :class:`NotFound`
-    for a missing registry; writes nothing on error. One transaction.
+    for a missing registry, :class:`Conflict` for a project collection of
+    logged versions; writes nothing on error. One transaction.
     """
-    ref = names.parse_target_path(target_path)
+    ref = names.parse_link_target(target_path)
     alias_list = names.check_aliases(aliases)
     source_id = version.data_id
-    org_name = ref.scope or store.default("org", org)
     user = current_user()
     with store.transaction() as db:
         source = get(store, source_id)
-        org_id = store.ensure_org(org_name)
-        reg = db.execute(
-            "SELECT id, artifact_types FROM registries WHERE org_id = ? AND name = ?", [org_id, ref.registry]
-        ).fetchone()
-        if not reg:
-            existing = [r[0] for r in db.execute("SELECT name FROM registries WHERE org_id = ? ORDER BY name", [org_id])]
-            raise NotFound(
-                f"registry {ref.registry!r} not found in organization {org_name!r} "
-                f"(registries there: {', '.join(existing) or 'none'})",
-                target_path,
-            )
-        reg_id, types_json = reg
-        target = f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}"
-        access.require(store, reg_id, "link", target)
-        types = json.loads(types_json) if types_json is not None else None
-        if types is not None and source.type not in types:
-            raise TypeMismatch(
-                f"registry {ref.registry!r} in organization {org_name!r} does not allow artifact type "
-                f"{source.type!r} (allowed: {', '.join(types) or 'none'})"
-            )
         ts = now()
-        row = db.execute("SELECT id, type FROM collections WHERE registry_id = ? AND name = ?", [reg_id, ref.name]).fetchone()
-        if row:
-            cid, ctype = row
-            if ctype != source.type:
-                raise TypeMismatch(
-                    f"collection {org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name} holds type {ctype!r}; "
-                    f"cannot link {source.qualified_name} of type {source.type!r}"
+        if ref.is_registry:
+            org_name = names.check_name(
+                ref.scope or orgs.resolve(store, entity=source.entity, explicit=org, purpose="link"), "org name")
+            path = f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}"
+            org_id = store.ensure_org(org_name)
+            reg = db.execute(
+                "SELECT id, artifact_types FROM registries WHERE org_id = ? AND name = ?", [org_id, ref.registry]
+            ).fetchone()
+            if not reg:
+                existing = [r[0] for r in db.execute("SELECT name FROM registries WHERE org_id = ? ORDER BY name", [org_id])]
+                raise NotFound(
+                    f"registry {ref.registry!r} not found in organization {org_name!r} "
+                    f"(registries there: {', '.join(existing) or 'none'})",
+                    target_path,
                 )
+            reg_id, types_json = reg
+            access.require(store, reg_id, "link", path)
+            types = json.loads(types_json) if types_json is not None else None
+            if types is not None and source.type not in types:
+                raise TypeMismatch(
+                    f"registry {ref.registry!r} in organization {org_name!r} does not allow artifact type "
+                    f"{source.type!r} (allowed: {', '.join(types) or 'none'})"
+                )
+            cid = ensure_link_collection(store, name=ref.name, type=source.type, path=path, registry_id=reg_id,
+                                         linking=source.qualified_name)
+            db.execute("UPDATE registries SET updated_at = ? WHERE id = ?", [ts, reg_id])
         else:
-            cid = new_collection(store, reg_id, ref.name, source.type, target)
+            ent = names.check_name(ref.scope or entity or source.entity, "entity name")
+            proj = names.check_name(ref.project or store.default("project", project), "project name")
+            path = f"{ent}/{proj}/{ref.name}"
+            project_id = store.ensure_project(ent, proj)
+            cid = ensure_link_collection(store, name=ref.name, type=source.type, path=path, project_id=project_id,
+                                         linking=source.qualified_name)
         existing_link = db.execute(
             "SELECT id FROM versions WHERE collection_id = ? AND source_id = ?", [cid, source_id]
         ).fetchone()
@@ -464,14 +532,12 @@ def link(
             assert lid is not None
             _set_aliases(db, cid, lid, [LATEST, *alias_list])
         _touch_collection(db, cid, ts)
-        db.execute("UPDATE registries SET updated_at = ? WHERE id = ?", [ts, reg_id])
-        store.event("link", f"{org_name}/{names.REGISTRY_PREFIX}{ref.registry}/{ref.name}",
-                    source=source.qualified_name, aliases=alias_list)
+        store.event("link", path, source=source.qualified_name, aliases=alias_list)
         return get(store, lid)
 
 
 __all__ = [
     "Registry", "Collection", "get_registry", "list_registries", "create_registry", "update_registry",
     "delete_registry", "get_collection", "list_collections", "count_collections", "update_collection",
-    "delete_collection", "link", "unlink",
+    "delete_collection", "link", "unlink", "ensure_link_collection",
 ]

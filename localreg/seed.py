@@ -44,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import access, hashing, ingest, names, registries, versions
+from . import access, hashing, ingest, names, orgs, registries, versions
 from .errors import InvalidInput, InvalidName, LocalregError, NotFound
 from .names import LATEST, REGISTRY_PREFIX
 from .objects import Entry, Objects
@@ -485,7 +485,7 @@ class _Planner:
         for i, lk in enumerate(v.get("links") or []):
             lkey = f"{key}.links[{i}]"
             with self.at(f"{lkey}.target"):
-                names.parse_target_path(lk["target"])
+                names.parse_link_target(lk["target"])
             links.append(_Link(lkey, lk["target"], lk.get("index"), self.aliases(lk.get("aliases"), f"{lkey}.aliases")))
         return _Version(
             key, v.get("index"), v.get("description"), metadata, self.aliases(v.get("aliases"), f"{key}.aliases"),
@@ -636,10 +636,10 @@ class _Loader:
             with self.at(key):
                 self.store.ensure_org(org)
             for ekey, ent in ents:
-                if self.entity_org.get(ent, org) != org:
-                    raise self.fail(ekey, f"entity {ent!r} is also listed in org {self.entity_org[ent]!r}")
-                self.entity_org[ent] = org
-                self.ensure_entity(ent, ekey, explicit=True)
+                # an entity listed in several orgs is in each (a user in several orgs, as in W&B)
+                self.entity_org.setdefault(ent, org)
+                with self.at(ekey):
+                    orgs.add_entity(self.store, org, ent)
         for r in self.plan.registries:
             self.registry(r)
         for pkey, pent, proj in self.plan.projects:
@@ -660,18 +660,12 @@ class _Loader:
                           tuple(self.done_links), self.created)
 
     # -- scopes ------------------------------------------------------------------------
-    def ensure_entity(self, name: str, key: str, explicit: bool = False) -> None:
-        org = self.entity_org.get(name, self.org)
-        row = self.db.execute(
-            "SELECT o.name FROM entities e JOIN orgs o ON o.id = e.org_id WHERE e.name = ?", [name]
-        ).fetchone()
-        if row:
-            if explicit and row[0] != org:
-                raise self.fail(key, f"entity {name!r} belongs to org {row[0]!r} in store {self.store.home}, not {org!r}")
+    def ensure_entity(self, name: str, key: str) -> None:
+        """Make entity ``name`` if the store lacks it, in the org the seed lists it in (else the default org)."""
+        if self.db.execute("SELECT 1 FROM entities WHERE name = ?", [name]).fetchone():
             return
         with self.at(key):
-            org_id = self.store.ensure_org(org)
-        self.db.execute("INSERT INTO entities (org_id, name, created_at) VALUES (?, ?, ?)", [org_id, name, now()])
+            orgs.add_entity(self.store, self.entity_org.get(name, self.org), name)
 
     def next_idx(self, cid: int) -> int:
         return self.db.execute("SELECT next_idx FROM collections WHERE id = ?", [cid]).fetchone()[0]
@@ -728,7 +722,8 @@ class _Loader:
             raise self.fail(key, f"registry {reg.name!r} in organization {reg.org!r} does not allow artifact type "
                                  f"{type_!r} (allowed: {', '.join(reg.artifact_types) or 'none'})")
         with self.at(key):
-            return registries.new_collection(self.store, reg.id, name, type_, path)
+            return registries.ensure_link_collection(self.store, name=name, type=type_, path=path,
+                                                     registry_id=reg.id)
 
     def describe(self, cid: int, description: str | None, tags: list[str] | None, key: str) -> None:
         if description is None and tags is None:
@@ -814,21 +809,33 @@ class _Loader:
 
     # -- links ------------------------------------------------------------------------------------
     def links(self, jobs: list[tuple[_Link, versions.Version]]) -> None:
-        groups: dict[tuple[str, str, str], list[tuple[_Link, versions.Version]]] = {}
+        groups: dict[str, list[tuple[_Link, versions.Version]]] = {}
         for order, (lk, source) in enumerate(jobs):
             lk.order = order
-            ref = names.parse_target_path(lk.target)
-            groups.setdefault((ref.scope or self.org, ref.registry or "", ref.name), []).append((lk, source))
-        for (org, reg_name, coll), group in groups.items():
+            ref = names.parse_link_target(lk.target)
+            if ref.is_registry:
+                target = f"{ref.scope or self.org}/{REGISTRY_PREFIX}{ref.registry}/{ref.name}"
+            else:  # a project's link collection: what the path leaves out is the source's
+                target = f"{ref.scope or source.entity}/{ref.project or source.project}/{ref.name}"
+            groups.setdefault(target, []).append((lk, source))
+        for target, group in groups.items():
+            ref = names.parse_link_target(target)
             if any(lk.index is not None for lk, _ in group):
                 group.sort(key=lambda j: (j[0].index is None, j[0].index or 0, j[0].order))
             alias_at: dict[str, str] = {}
             latest = None
             for lk, source in group:
-                target = f"{org}/{REGISTRY_PREFIX}{reg_name}/{coll}"
-                with self.at(f"{lk.key}.target"):
-                    reg = registries.get_registry(self.store, reg_name, org)
-                cid = self.registry_collection(reg, coll, source.type, f"{lk.key}.target")
+                if ref.is_registry:
+                    with self.at(f"{lk.key}.target"):
+                        reg = registries.get_registry(self.store, str(ref.registry), ref.scope)
+                    cid = self.registry_collection(reg, ref.name, source.type, f"{lk.key}.target")
+                else:
+                    self.ensure_entity(str(ref.scope), f"{lk.key}.target")
+                    with self.at(f"{lk.key}.target"):
+                        cid = registries.ensure_link_collection(
+                            self.store, name=ref.name, type=source.type, path=target,
+                            project_id=self.store.ensure_project(str(ref.scope), str(ref.project)),
+                            linking=source.qualified_name)
                 for i, alias in enumerate(lk.aliases):
                     if alias in alias_at:
                         raise self.fail(_key(f"{lk.key}.aliases", i),
@@ -878,10 +885,10 @@ class _Selection:
 
     def add_all(self) -> None:
         self.everything = True
-        self._all(self.sources, "SELECT id FROM collections WHERE project_id IS NOT NULL", [])
+        self._all(self.sources, "SELECT id FROM collections WHERE kind = 'sequence'", [])
         # what the acting user may read: a restricted registry of which they are no member stays out
         vis, vparams = access.visible("registry_id")
-        self._all(self.targets, f"SELECT id FROM collections WHERE registry_id IS NOT NULL AND {vis}", vparams)
+        self._all(self.targets, f"SELECT id FROM collections WHERE kind = 'portfolio' AND {vis}", vparams)
         self.projects.update(r[0] for r in self.db.execute("SELECT id FROM projects"))
         vis, vparams = access.visible("id")
         self.registries.update(r[0] for r in self.db.execute(f"SELECT id FROM registries WHERE {vis}", vparams))
@@ -920,18 +927,23 @@ class _Selection:
             self.entities.add(ent)
             self.projects.update(pids)
             for pid in pids:
-                self._all(self.sources, "SELECT id FROM collections WHERE project_id = ?", [pid])
+                self._project(pid)
             return
         if len(parts) == 2 and at is None:
             pid = self.store.project_id(names.check_name(parts[0], "entity name"), names.check_name(parts[1], "project name"))
             self.projects.add(pid)
-            self._all(self.sources, "SELECT id FROM collections WHERE project_id = ?", [pid])
+            self._project(pid)
             return
         cid, _type, _where = versions.collection_id(self.store, names.parse_ref(path, allow_alias=False))
-        if at is not None:
+        if registries.get_collection(self.store, cid).portfolio:
             self.targets[cid] = None
         else:
             self.sources[cid] = None
+
+    def _project(self, pid: int) -> None:
+        """A project's sequences and its link collections (W&B portfolios)."""
+        self._all(self.sources, "SELECT id FROM collections WHERE project_id = ? AND kind = 'sequence'", [pid])
+        self._all(self.targets, "SELECT id FROM collections WHERE project_id = ? AND kind = 'portfolio'", [pid])
 
     def close(self) -> None:
         """Add the links of selected versions, then the sources of selected links."""
@@ -1034,13 +1046,16 @@ class _Dumper:
             f"SELECT project_id FROM collections WHERE id IN ({self._ids(list(self.sel.sources))})"))
         rids = set(self.sel.registries)
         rids.update(r[0] for r in self.db.execute(
-            f"SELECT registry_id FROM collections WHERE id IN ({self._ids(list(self.sel.targets))})"))
+            f"SELECT registry_id FROM collections WHERE id IN ({self._ids(list(self.sel.targets))}) "
+            "AND registry_id IS NOT NULL"))
         ent_where = "1" if self.sel.everything else (
             f"e.id IN (SELECT entity_id FROM projects WHERE id IN ({self._ids(sorted(pids))})) "
             "OR e.name IN (SELECT value FROM json_each(?))"
         )
         ent_rows = self.db.execute(
-            f"SELECT o.name, e.name FROM entities e JOIN orgs o ON o.id = e.org_id WHERE {ent_where} ORDER BY e.name",
+            "SELECT o.name, e.name FROM entities e JOIN orgs o ON o.id = e.org_id "
+            "OR o.id IN (SELECT org_id FROM entity_orgs WHERE entity_id = e.id) "
+            f"WHERE {ent_where} ORDER BY e.name, o.name",
             [] if self.sel.everything else [json.dumps(sorted(self.sel.entities))],
         ).fetchall()
         org_entities: dict[str, list[str]] = {}

@@ -426,6 +426,15 @@ class Store:
                 )
             return org_id
 
+    def ensure_entity(self, name: str, org: str | None = None) -> list[str]:
+        """Put entity ``name`` in ``org`` (default: the default org), making both if missing; its orgs after.
+
+        A user may be in several orgs: see :func:`localreg.orgs.add_entity`.
+        """
+        from .orgs import add_entity
+
+        return add_entity(self, org or self.default("org"), name)
+
     def org_id(self, name: str) -> int:
         row = self.db.execute("SELECT id FROM orgs WHERE name = ?", [name]).fetchone()
         if not row:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import access, hashing, names
+from . import access, hashing, names, orgs
 from .errors import (
     Conflict,
     CorruptBlob,
@@ -103,8 +103,11 @@ class Version:
 
     @property
     def path(self) -> str:
-        """The collection path without version: ``entity/project/name`` or ``org/wandb-registry-R/name``."""
-        if self.is_link:
+        """The collection path without version: ``entity/project/name`` or ``org/wandb-registry-R/name``.
+
+        A link is in a registry, or in a link collection of a project.
+        """
+        if self.registry is not None:
             return f"{self.org}/{names.REGISTRY_PREFIX}{self.registry}/{self.collection}"
         return f"{self.entity}/{self.project}/{self.collection}"
 
@@ -241,7 +244,7 @@ def collection_id(store: "Store", ref: names.Ref, *, entity: str | None = None,
     """``(collection id, type, where)`` of the collection a ref names."""
     db = store.db
     if ref.is_registry:
-        org_name = ref.scope or store.default("org", org)
+        org_name = ref.scope or orgs.resolve(store, entity=entity, explicit=org, purpose="link")
         where = f"registry {org_name}/{names.REGISTRY_PREFIX}{ref.registry}"
         row = db.execute(
             "SELECT c.id, c.type FROM collections c JOIN registries r ON r.id = c.registry_id "
@@ -387,10 +390,15 @@ def log_version(
     with store.transaction() as db:
         project_id = store.ensure_project(ent, proj)
         row = db.execute(
-            "SELECT id, type FROM collections WHERE project_id = ? AND name = ?", [project_id, name]
+            "SELECT id, type, kind FROM collections WHERE project_id = ? AND name = ?", [project_id, name]
         ).fetchone()
         if row:
-            cid, ctype = row
+            cid, ctype, kind = row
+            if kind != "sequence":
+                raise Conflict(
+                    f"cannot log {name!r} into project {ent}/{proj}: {ent}/{proj}/{name} is a collection of links "
+                    "(linked versions of other artifacts); give the artifact another name"
+                )
             if ctype != type:
                 raise TypeMismatch(
                     f"artifact {name!r} in project {ent}/{proj} has type {ctype!r}; cannot log a version of type {type!r}"

@@ -327,7 +327,8 @@ def test_link_errors(logged, runner, make_files):
         (["link", "data", "wandb-registry-nope/data"],
          "Error: registry 'nope' not found in organization 'acme' (registries there: anything, dataset, model)"),
         (["link", "data", "team/demo/data"],
-         "Error: invalid target path 'team/demo/data': expected ORG/wandb-registry-REGISTRY/COLLECTION"),
+         "Error: cannot link into team/demo/data: it is an artifact sequence (versions logged there), not a "
+         "collection of links; choose another collection name"),
         (["link", "data", "wandb-registry-dataset/data:v1"],
          "Error: invalid target path 'wandb-registry-dataset/data:v1': no ':alias' or ':vN' allowed here"),
         (["link", "data", "wandb-registry-dataset/data", "--alias", "v1"],
@@ -383,7 +384,7 @@ def test_registry_errors(store, runner):
         (["registry", "create", "new", "--visibility", "public"],
          "Error: Invalid value for '--visibility': 'public' is not one of 'organization', 'restricted'.", 2),
         (["registry", "show", "nope"], "Error: registry 'nope' not found in organization 'acme'", 1),
-        (["registry", "ls", "--org", "nope"], f"Error: organization 'nope' not found in store {store.home}", 1),
+        (["registry", "ls", "--org", "nope"], f"Error: organization 'nope' not found in store {store.home} (organizations: acme)", 1),
     ]
     for args, line, code in cases:
         unchanged(store, runner, args, line, code)

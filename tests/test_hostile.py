@@ -489,13 +489,17 @@ def test_link_target_paths(world, target, aliases):
     ok, linked = attempt(world.store, lambda: world.model.link(target, aliases=aliases))
     if not ok:
         return
-    ref = names.parse_target_path(target)
-    org = ref.scope or "acme"
-    assert ref.registry == "model" and all(map(valid_alias, aliases))
+    ref = names.parse_link_target(target)
+    assert all(map(valid_alias, aliases))
     assert linked.is_link and linked.source_artifact.id == world.model.id
-    assert linked.qualified_name == f"{org}/wandb-registry-model/{ref.name}:{linked.version}"
+    if ref.is_registry:
+        assert ref.registry == "model"
+        assert linked.qualified_name == f"{ref.scope or 'acme'}/wandb-registry-model/{ref.name}:{linked.version}"
+    else:  # a project's link collection (W&B's portfolio): the source's entity, the default project
+        assert linked.qualified_name == (f"{ref.scope or world.model.entity}/{ref.project or 'demo'}/"
+                                         f"{ref.name}:{linked.version}")
     assert set(aliases) <= set(linked.aliases)
-    again = wandb.Api().artifact(f"{org}/wandb-registry-model/{ref.name}:{linked.version}")
+    again = wandb.Api().artifact(linked.qualified_name)
     assert again.id == linked.id
 
 

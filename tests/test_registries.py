@@ -49,6 +49,11 @@ def test_create_registry(store):
 
 
 def test_create_registry_in_a_new_org(store):
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match="^Organization entity for 'neworg' not found."):
+        registries.create_registry(store, "special", org="neworg")  # as W&B: only in an org that exists
+    assert snapshot(store) == before
+    store.ensure_org("neworg")
     reg = registries.create_registry(store, "special", org="neworg")
     assert reg.org == "neworg"
     assert [r.name for r in registries.list_registries(store, org="neworg")] == ["dataset", "model", "special"]
@@ -247,7 +252,8 @@ def test_unknown_registry(store):
 def test_bad_target_paths_and_aliases_write_nothing(store):
     v, _ = log(store)
     before = snapshot(store)
-    for target in ("model/c", "wandb-registry-model/c:prod", "wandb-registry-model/bad name"):
+    # "model/c" is a project's link collection now (W&B's portfolio): see tests/wandb_compat/test_project_links.py
+    for target in ("e/p/c/d", "p/c:prod", "wandb-registry-model/c:prod", "wandb-registry-model/bad name"):
         with pytest.raises(InvalidName):
             registries.link(store, v, target)
     with pytest.raises(InvalidName, match="'v1'"):

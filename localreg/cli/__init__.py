@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 import click
 
-from .. import catalog, ingest, names, registries, runs, versions
+from .. import catalog, ingest, names, orgs, registries, runs, versions
 from ..blobs import Callback
 from ..errors import AlreadyExists, LocalregError, LocalregWarning, NotFound, VerificationError
 from ..objects import LINK_MODES, Objects, verify_tree
@@ -347,11 +347,12 @@ def list_artifacts(state: State, project_path: str | None) -> None:
                 click.echo()
             click.echo(scope)
             current = scope
-        click.echo(f"  {c.name} ({c.type}, {_plural(len(vs), 'version')})")
+        kind = "" if c.is_sequence else "link collection, "
+        click.echo(f"  {c.name} ({c.type}, {kind}{_plural(len(vs), 'version')})")
         for v in vs:
             click.echo(
                 f"    {v.version:<5} {_short(v.digest)}  {_plural(v.file_count, 'file'):>9}  "
-                f"{_size(v.size):>9}  {_aliases(v)}"
+                f"{_size(v.size):>9}  {_aliases(v)}" + (f"  -> {v.source_qualified_name}" if v.is_link else "")
             )
 
 
@@ -466,15 +467,18 @@ def alias_rm(state: State, ref: str, alias: str) -> None:
 @click.option("--alias", "-a", "aliases", multiple=True, help="Alias for the linked version (repeatable).")
 @pass_state
 def link_artifact(state: State, ref: str, target_path: str, aliases: tuple[str, ...]) -> None:
-    """Link a version into a registry collection (no data is copied).
+    """Link a version into a registry or project link collection (no data is copied).
 
-    TARGET_PATH is [ORG/]wandb-registry-REGISTRY/COLLECTION; the collection
-    is created with the artifact's type on first use.
+    TARGET_PATH is [ORG/]wandb-registry-REGISTRY/COLLECTION, or a link
+    collection of a project (W&B's "portfolio"): COLLECTION, PROJECT/COLLECTION
+    or ENTITY/PROJECT/COLLECTION (entity: the source's; project: the default
+    project). The collection is created with the artifact's type on first use.
 
     Example:
 
     \b
         localreg link demo/my-model:v3 wandb-registry-model/my-model --alias production
+        localreg link demo/my-model:v3 my-team/demo/candidates --alias best
     """
     store = state.store()
     link = registries.link(store, versions.resolve(store, ref), target_path, aliases)
@@ -502,6 +506,61 @@ def unlink_artifact(state: State, linked_ref: str) -> None:
         _print_json({"unlinked": link.qualified_name, "source": link.source_qualified_name})
         return
     click.echo(f"Unlinked {link.qualified_name} (source {link.source_qualified_name} stays)")
+
+
+# -- orgs ----------------------------------------------------------------------------------------
+
+
+@cli.group(name="org")
+def org_group() -> None:
+    """List orgs, and put entities (teams, users) in them.
+
+    Example:
+
+    \b
+        localreg org ls
+        localreg org add acme alice
+    """
+
+
+@org_group.command(name="ls")
+@pass_state
+def org_ls(state: State) -> None:
+    """List the orgs with their entities.
+
+    Example:
+
+    \b
+        localreg org ls
+    """
+    store = state.store()
+    listing = catalog.org_entities(store)
+    if state.as_json:
+        _print_json([{"name": o, "entities": ents} for o, ents in listing])
+        return
+    for o, ents in listing:
+        click.echo(f"{o}  entities: {', '.join(ents) or '-'}")
+
+
+@org_group.command(name="add")
+@click.argument("org")
+@click.argument("entity")
+@pass_state
+def org_add(state: State, org: str, entity: str) -> None:
+    """Put ENTITY in ORG (both made if missing): a user in several orgs must then name the org
+    of a registry path, as in W&B.
+
+    Example:
+
+    \b
+        localreg org add acme alice
+    """
+    store = state.store()
+    in_orgs = orgs.add_entity(store, org, entity)
+    if state.as_json:
+        _print_json({"entity": entity, "orgs": in_orgs})
+        return
+    click.echo(f"{entity} is in {', '.join(in_orgs)}")
 
 
 # -- registries --------------------------------------------------------------------------------

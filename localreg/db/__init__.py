@@ -7,8 +7,13 @@ Invariants the schema holds:
   within their project or registry;
 * one ``versions`` table holds source versions and links; a link is a
   row whose ``source_id`` names a source version, with its own ``idx``
-  in its registry collection; ``idx`` values are handed out from
+  in its link collection; ``idx`` values are handed out from
   ``collections.next_idx`` and never reused;
+* a collection's ``kind`` is ``sequence`` (logged versions, in a project)
+  or ``portfolio`` (links: every registry collection, and a project's link
+  collections, W&B's older "portfolio" model registry);
+* an entity belongs to its ``org_id`` and to the orgs ``entity_orgs``
+  adds (a user in several orgs);
 * an alias names exactly one version of its collection (primary key
   ``(collection_id, alias)``);
 * a chunk row is inserted only after its bytes are durable in the blob
@@ -175,6 +180,23 @@ def m002_registry_members(db: "Database") -> None:
             PRIMARY KEY (registry_id, user)
         ) WITHOUT ROWID;
         CREATE INDEX events_by_at ON events (at);
+        """
+    )
+
+
+@_step
+def m003_link_collections_and_entity_orgs(db: "Database") -> None:
+    db.executescript(
+        """
+        ALTER TABLE collections ADD COLUMN kind TEXT NOT NULL DEFAULT 'sequence'
+            CHECK (kind IN ('sequence', 'portfolio'));
+        UPDATE collections SET kind = 'portfolio' WHERE registry_id IS NOT NULL;
+        CREATE TABLE entity_orgs (
+            entity_id INTEGER NOT NULL REFERENCES entities(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (entity_id, org_id)
+        ) WITHOUT ROWID;
         """
     )
 

@@ -289,7 +289,7 @@ class Registry:
 class Registries:
     """``Api().registries(...)``: iterate registries, or chain ``.collections()`` / ``.versions()``."""
 
-    def __init__(self, store: Store, org: str, filter: dict | None) -> None:
+    def __init__(self, store: Store, org: str | None, filter: dict | None) -> None:
         self._store = store
         self._items = [Registry(store, r) for r in registries.list_registries(store, org, filter)]
 
@@ -406,8 +406,7 @@ class Api:
         return Registry(self._store, registries.get_registry(self._store, name, organization or self._overrides.get("organization")))
 
     def registries(self, organization: str | None = None, filter: dict | None = None) -> Registries:
-        org = self._store.default("org", organization or self._overrides.get("organization"))
-        return Registries(self._store, org, filter)
+        return Registries(self._store, organization or self._overrides.get("organization"), filter)
 
     def run(self, path: str) -> ApiRun:
         """A run by ``entity/project/run_id``."""

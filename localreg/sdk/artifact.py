@@ -381,7 +381,8 @@ class Artifact:
 
     @property
     def id(self) -> str | None:
-        return str(self._v.id) if self._v is not None else None
+        # as in W&B, a linked artifact has the id of the artifact it links to
+        return str(self._v.data_id) if self._v is not None else None
 
     @property
     def version(self) -> str:
@@ -423,12 +424,12 @@ class Artifact:
     @property
     def entity(self) -> str:
         v = self._logged("entity")
-        return v.org if v.is_link else v.entity  # type: ignore[return-value]
+        return v.org if v.registry is not None else v.entity  # type: ignore[return-value]
 
     @property
     def project(self) -> str:
         v = self._logged("project")
-        return f"{names.REGISTRY_PREFIX}{v.registry}" if v.is_link else v.project  # type: ignore[return-value]
+        return f"{names.REGISTRY_PREFIX}{v.registry}" if v.registry is not None else v.project  # type: ignore[return-value]
 
     @property
     def qualified_name(self) -> str:
@@ -479,6 +480,8 @@ class Artifact:
     @property
     def linked_artifacts(self) -> list["Artifact"]:
         v = self._logged("linked_artifacts")
+        if v.is_link:
+            return []  # W&B: a linked artifact lists no links of its own
         store = self._the_store()
         return [Artifact._from_version(store, l) for l in versions.links_of(store, v)]
 
@@ -547,7 +550,13 @@ class Artifact:
         return self._v is None
 
     def link(self, target_path: str, aliases: list[str] | None = None) -> "Artifact":
-        """Link to a registry collection (logging a draft first); returns the linked artifact."""
+        """Link into a registry collection or a project's link collection (logging a draft first).
+
+        ``[ORG/]wandb-registry-R/C``, or ``C``, ``PROJECT/C``, ``ENTITY/PROJECT/C``:
+        as W&B's ``Artifact.link``, a path without entity takes this
+        artifact's entity and one without project the settings' project.
+        Returns the linked artifact.
+        """
         if self._v is None:
             from .run import current
             self._commit(current())
@@ -560,8 +569,9 @@ class Artifact:
         """Remove this link from its registry collection (links only)."""
         v = self._logged("unlink")
         if not v.is_link:
-            # W&B raises ValueError here, so callers catch that
-            raise InvalidInput(f"{v.qualified_name} is a source version, not a link; use delete()")
+            # W&B raises ValueError here, with these words
+            raise InvalidInput(f"Artifact {v.qualified_name!r} is not a linked artifact and cannot be unlinked.  "
+                               "To delete it, use 'Artifact.delete' instead.")
         versions.unlink(self._the_store(), v)
         self._deleted = True
 

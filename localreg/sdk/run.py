@@ -156,13 +156,16 @@ class Run(RunView):
         return artifact
 
     def link_artifact(self, artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
-        """Link a version (logging a draft first) into ``ORG/wandb-registry-R/COLLECTION``."""
+        """Link a version (logging a draft first) into ``[ORG/]wandb-registry-R/COLLECTION``, or into a
+        link collection of a project: ``COLLECTION`` or ``PROJECT/COLLECTION`` (this run's entity and
+        project fill what the path leaves out, as in W&B) or ``ENTITY/PROJECT/COLLECTION``."""
         self._check_open("link an artifact")
         if artifact._v is None:
-            names.parse_target_path(target_path)
+            names.parse_link_target(target_path)
             names.check_aliases(aliases)
             self.log_artifact(artifact)
-        linked = registries.link(self._store, artifact._v, target_path, aliases)  # type: ignore[arg-type]
+        linked = registries.link(self._store, artifact._v, target_path, aliases,  # type: ignore[arg-type]
+                                 entity=self.entity, project=self.project)
         return Artifact._from_version(self._store, linked)
 
     def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:

@@ -68,6 +68,7 @@ def routes() -> list[Any]:
         Route(source, browser.version_page),
         Route(source + "/link", browser.link_to_registry, methods=POST),
         Route(source + "/aliases", browser.edit_aliases, methods=POST),
+        Route(source + "/unlink", browser.unlink, methods=POST),
         Route(source + "/files/{path:path}", browser.version_download),
     ]
 

@@ -14,7 +14,7 @@ from ..registries import Collection
 from ..versions import Version
 from .http import form_of, limit_of, redirect, registry_ref, split_list, store_of
 from .overview import download, edit_aliases_of, overview
-from .render import flash, message_of, render, status_of, url_version
+from .render import flash, message_of, render, status_of, url_collection_of, url_version
 
 SIDEBAR_VERSIONS = 10
 SIDEBAR_PREVIEWS = 40  # past this many collections, only the open one lists its versions
@@ -93,7 +93,8 @@ def artifact_page(request: Request) -> Response:
 
 
 def source_version(request: Request) -> Version:
-    """The source version this page's URL names (``vN`` or an alias)."""
+    """The version this page's URL names (``vN`` or an alias): a source version, or a link of a project's
+    link collection."""
     store = store_of(request)
     coll = _collection(request)
     wanted = request.path_params["version"]
@@ -150,6 +151,22 @@ def _link_to_registry(request: Request, form: dict[str, str]) -> Response:
     return flash(redirect(url_version(v) + "#linked-to"),
                  f"Linked {link.source_qualified_name} as {link.qualified_name} "
                  f"(aliases: {', '.join(link.aliases)}).")
+
+
+async def unlink(request: Request) -> Response:
+    await form_of(request)
+    return await run_in_threadpool(_unlink, request)
+
+
+def _unlink(request: Request) -> Response:
+    """Unlink a version of a project's link collection (W&B's portfolio); its source stays."""
+    store = store_of(request)
+    try:
+        v = source_version(request)
+        versions.unlink(store, v)
+    except LocalregError as e:
+        return _version_page(request, error=message_of(e), status=status_of(e))
+    return flash(redirect(url_collection_of(v)), f"Unlinked {v.qualified_name}; its source {v.source_qualified_name} stays.")
 
 
 async def edit_aliases(request: Request) -> Response:

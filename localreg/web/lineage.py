@@ -84,7 +84,7 @@ def lineage(store: "Store", version: "Version") -> Graph:
             g.add(Node("more:links", "more", f"+{len(links) - i} more links", ""), 2)
             g.edges.append(Edge(source_node.id, "more:links", "linked"))
             break
-        node = Node(f"v:{link.id}", "link", f"{link.registry}/{link.name}",
+        node = Node(f"v:{link.id}", "link", f"{link.registry or link.project}/{link.name}",
                     "link · " + (", ".join(link.aliases) or "no aliases"), url_version(link),
                     current=link.id == version.id, title=link.qualified_name)
         g.add(node, 2)

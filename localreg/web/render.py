@@ -85,8 +85,9 @@ def url_artifact(entity: str, project: str, type: str, name: str) -> str:
 
 
 def url_version(v: "Version") -> str:
-    """The page of a version: a link's page in the Registry App, a source's in the artifact browser."""
-    if v.is_link:
+    """The page of a version: a registry link's page in the Registry App; a source's, or a link in a
+    project's link collection, in the artifact browser."""
+    if v.registry is not None:
         return f"{url_collection(v.org or '', v.registry or '', v.collection)}/v{v.index}"
     return f"{url_artifact(v.entity or '', v.project or '', v.type, v.collection)}/v{v.index}"
 
@@ -104,7 +105,7 @@ def url_file(v: "Version", path: str) -> str:
 
 
 def url_collection_of(v: "Version") -> str:
-    if v.is_link:
+    if v.registry is not None:
         return url_collection(v.org or "", v.registry or "", v.collection)
     return url_artifact(v.entity or "", v.project or "", v.type, v.collection)
 
