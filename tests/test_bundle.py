@@ -1112,7 +1112,7 @@ def test_a_blob_that_leaves_the_store_during_the_import_is_caught(source, tmp_pa
             p.present = set(idx.blobs)
         return p
 
-    monkeypatch.setattr(bundle, "_plan", plan)
+    monkeypatch.setattr(bundle.importer, "_plan", plan)
     before = state(target)
     with pytest.raises(BundleError, match="left store .* during the import"):
         import_bundle(target, path)
