@@ -727,7 +727,7 @@ def test_newer_format_is_refused_naming_both_versions(source, store, tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["versions"][0].pop("manifest"), "versions[0]: missing manifest"),
-    (lambda d: d["versions"][0].update(index=-1), "versions[0].index: expected a non-negative integer"),
+    (lambda d: d["versions"][0].update(index=-1), "versions[0].index: expected an integer from 0 to 2147483647, got -1"),
     (lambda d: d["versions"][0].update(aliases=["a/b"]), "versions[0].aliases: invalid alias 'a/b'"),
     (lambda d: d["versions"][0].update(aliases=["x", "x"]), "versions[0].aliases: an entry appears twice"),
     (lambda d: d["versions"][0].update(digest="sha256:" + "0" * 64), "is not the digest of its manifest"),
@@ -1109,7 +1109,7 @@ def test_a_blob_that_leaves_the_store_during_the_import_is_caught(source, tmp_pa
         p = real_plan(store, idx)
         calls.append(1)
         if len(calls) == 1:  # as if the store had held every blob when the import began
-            p.present = set(idx.blobs)
+            p.present.add(idx.blobs)
         return p
 
     monkeypatch.setattr(bundle.importer, "_plan", plan)

@@ -45,6 +45,8 @@ Invariants:
 Modules, along the seams: :mod:`.common` (format constants, errors,
 reports), :mod:`.keys` (Ed25519 keys and signatures), :mod:`.tar` (the tar
 written and read), :mod:`.index` (the index encoded, parsed and checked),
+:mod:`.jsonstream` and :mod:`.reading` (the index read as a stream and
+checked record by record), :mod:`.scratch` (where an import keeps it),
 :mod:`.export`, :mod:`.apply` (the plan against the store and the rows
 written) and :mod:`.importer`. Every public name is importable from here.
 """
@@ -53,7 +55,7 @@ from __future__ import annotations
 
 from .. import hashing  # noqa: F401  (names that were importable from bundle.py stay so)
 from ..errors import CorruptBlob
-from .apply import _apply, _check_access, _plan, _Plan
+from .apply import _apply, _check_access, _Plan, _plan
 from .common import (
     BLOB_DIR, BLOCK, FORMAT, FORMAT_VERSION, INDEX, MAX_INDEX_BYTES, MAX_PAX_BYTES, MAX_SIG_BYTES, MTIME, READ,
     SIGNATURE, ZERO_BLOCK, BundleConflict, BundleError, ExportReport, ImportReport, MissingDependency, SignatureError,
@@ -61,9 +63,10 @@ from .common import (
 )
 from .export import export_bundle, read_digests, selection_digests, store_digests
 from .importer import import_bundle
-from .index import _check_index, _encode_index, _Index, _parse_json, _Schema
+from .index import _encode_index, _Schema
 from .keys import fingerprint, keygen
-from .tar import _header, _Member, _parse_header, _tarfile_header, _TarFile
+from .reading import _Index, read_index
+from .tar import _header, _Member, _parse_header, _TarFile, _tarfile_header
 
 __all__ = [
     "BundleConflict", "BundleError", "ExportReport", "ImportReport", "MissingDependency", "SignatureError",

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import access, hashing, names, versions
 from ..names import LATEST, REGISTRY_PREFIX
 from ..objects import Objects
 from ..store import CORE_REGISTRIES, Store, current_user, now
 from .common import BundleConflict, BundleError
-from .index import _Index, _split_qualified
-
-if TYPE_CHECKING:
-    pass
-
+from .index import _split_qualified
+from .reading import _Index
+from .scratch import Present
 
 # -- planning against the store --------------------------------------------------------------------
 
@@ -32,8 +31,48 @@ class _Plan:
     aliases: list[tuple[str, str, int]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     lineage: list[dict] = field(default_factory=list)
-    missing: dict[str, list[str]] = field(default_factory=dict)  # digest -> versions needing it
-    present: set[str] = field(default_factory=set)
+    missing: _Missing = field(default_factory=lambda: _Missing())  # digest -> versions needing it
+    present: Any = field(default_factory=set)  # the bundle's blobs the store has (a scratch.Present)
+
+
+class _Missing(Mapping):
+    """The blobs new versions need that neither the bundle nor the store has: how many, and the first.
+
+    Only the first (smallest digest), with the versions that need it, is
+    kept: that is all a message names, and there may be a million.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[str, list[str]] | None = None
+
+    def add(self, digest: str, needed_by: Callable[[], list[str]]) -> None:
+        self.count += 1
+        if self.first is None or digest < self.first[0]:
+            self.first = (digest, needed_by())
+
+    def __getitem__(self, digest: str) -> list[str]:
+        if self.first is None or digest != self.first[0]:
+            raise KeyError(digest)
+        return self.first[1]
+
+    def __iter__(self) -> Iterator[str]:
+        if self.first is not None:
+            yield self.first[0]
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _batches(rows: Iterable[Any], n: int = 10_000) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _collection_row(db, path: str) -> tuple | None:
@@ -61,7 +100,7 @@ def _plan(store: Store, idx: _Index) -> _Plan:
     for org in sorted(orgs):
         if not db.execute("SELECT 1 FROM orgs WHERE name = ?", [org]).fetchone():
             plan.new_orgs.add(org)
-    for (org, name), r in sorted(idx.registries.items()):
+    for (org, name), r in idx.registries.items():  # in key order
         full = f"{org}/{REGISTRY_PREFIX}{name}"
         row = None if org in plan.new_orgs else db.execute(
             "SELECT r.description, r.visibility, r.artifact_types FROM registries r JOIN orgs o ON o.id = r.org_id "
@@ -79,7 +118,7 @@ def _plan(store: Store, idx: _Index) -> _Plan:
             # allowed types only grow: adding the bundle's is what the source did
             plan.types[(org, name)] = None if want is None else have + [t for t in want if t not in have]
 
-    for path, c in sorted(idx.collections.items()):
+    for path, c in idx.collections.items():
         row = _collection_row(db, path)
         if row is None:
             plan.collections.append(path)
@@ -115,7 +154,7 @@ def _plan(store: Store, idx: _Index) -> _Plan:
             [cid]):
             alias_at[path][alias] = i
 
-    for (path, i), v in sorted(idx.versions.items()):
+    for (path, i), v in idx.versions.items():
         have = held[path].get(i)
         name = f"{path}:v{i}"
         if have is None:
@@ -132,7 +171,7 @@ def _plan(store: Store, idx: _Index) -> _Plan:
         if have[4] != sorted(v["tags"]):
             c_.append(f"{name}: tags are {have[4]} here, {sorted(v['tags'])} in the bundle")
 
-    for (path, i), link in sorted(idx.links.items()):
+    for (path, i), link in idx.links.items():
         have = held[path].get(i)
         name = f"{path}:v{i}"
         if have is not None:
@@ -145,21 +184,16 @@ def _plan(store: Store, idx: _Index) -> _Plan:
             continue
         plan.links.append((path, i))
 
-    members: dict[str, dict[int, dict]] = {p: {} for p in idx.collections}
-    for (p, i), m in [*idx.versions.items(), *idx.links.items()]:
-        members[p][i] = m
-    for path in sorted(idx.collections):
-        for i, m in sorted(members[path].items()):
-            for alias in m["aliases"]:
-                if alias == LATEST:
-                    continue  # managed: ends on the newest version
-                at = alias_at[path].get(alias)
-                if at is None:
-                    plan.aliases.append((path, alias, i))
-                elif at != i:
-                    c_.append(f"alias {alias!r} of {path} is on v{at} here, on v{i} in the bundle")
+    for path, alias, i in idx.scratch.rows("SELECT coll, alias, idx FROM aliases ORDER BY coll, idx, pos"):
+        if alias == LATEST:
+            continue  # managed: ends on the newest version
+        at = alias_at[path].get(alias)
+        if at is None:
+            plan.aliases.append((path, alias, i))
+        elif at != i:
+            c_.append(f"alias {alias!r} of {path} is on v{at} here, on v{i} in the bundle")
 
-    for run_path in sorted(idx.runs):
+    for run_path in idx.runs:
         e, p, rid = run_path.split("/")
         if not db.execute(
             "SELECT 1 FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id "
@@ -169,26 +203,39 @@ def _plan(store: Store, idx: _Index) -> _Plan:
     _check_access(store, idx, plan)
 
     # blobs: the bundle's, and those new versions need from the store
+    # (in batches, through the scratch database: there may be a million)
     objects = Objects(store)
-    plan.present = objects.present(idx.blobs)
-    adding = set(plan.versions)
-    needed: dict[str, list[str]] = {}
-    for key in sorted(adding):
-        for e in idx.versions[key]["manifest"]:
-            if e.get("ref") is None and e["digest"] not in idx.blobs:
-                needed.setdefault(e["digest"], []).append(f"{key[0]}:v{key[1]}")
-    have_needed = objects.present(needed)
-    plan.missing = {d: vs for d, vs in needed.items() if d not in have_needed}
-    if have_needed:
-        bad = db.execute(
-            "SELECT digest, size FROM chunks WHERE digest IN (SELECT value FROM json_each(?)) "
-            "UNION ALL SELECT digest, size FROM chunked_files WHERE digest IN (SELECT value FROM json_each(?))",
-            [json.dumps(sorted(have_needed))] * 2).fetchall()
-        sizes = {e["digest"]: e["size"] for v in idx.versions.values() for e in v["manifest"]}
-        for d, size in bad:
-            if sizes[d] != size:
-                raise BundleError(f"bundle says blob {d} has {sizes[d]} bytes; the store holds it with {size}; "
-                                  "nothing was imported")
+    sc = idx.scratch
+    sc.plans += 1
+    plan.present = Present(sc, sc.plans)
+    for batch in _batches(idx.blobs):
+        plan.present.add(objects.present(batch))
+    sc.db.execute("DELETE FROM adding")
+    sc.db.executemany("INSERT INTO adding VALUES (?)", ((idx.versions.n_of(key),) for key in plan.versions))
+    needed = sc.db.execute(
+        "SELECT DISTINCT e.digest FROM entries e JOIN adding a ON a.v = e.v WHERE e.ref IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = e.digest) ORDER BY e.digest")
+
+    def needed_by(digest: str) -> Callable[[], list[str]]:
+        return lambda: [f"{p}:v{i}" for p, i in sc.rows(
+            "SELECT DISTINCT d.k1, d.k2 FROM entries e JOIN adding a ON a.v = e.v JOIN docs d ON d.kind = 'v' "
+            "AND d.n = e.v WHERE e.digest = ? AND e.ref IS NULL ORDER BY d.k1, d.k2 LIMIT 3", (digest,))]
+
+    for batch in _batches(d for (d,) in needed):
+        have_needed = objects.present(batch)
+        for d in batch:
+            if d not in have_needed:
+                plan.missing.add(d, needed_by(d))
+        if have_needed:
+            bad = db.execute(
+                "SELECT digest, size FROM chunks WHERE digest IN (SELECT value FROM json_each(?)) "
+                "UNION ALL SELECT digest, size FROM chunked_files WHERE digest IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(have_needed))] * 2).fetchall()
+            for d, size in bad:
+                said = sc.one("SELECT size FROM entries WHERE digest = ? AND ref IS NULL", (d,))[0]
+                if said != size:
+                    raise BundleError(f"bundle says blob {d} has {said} bytes; the store holds it with {size}; "
+                                      "nothing was imported")
     return plan
 
 
@@ -208,7 +255,7 @@ def _check_access(store: Store, idx: _Index, plan: _Plan) -> None:
     for key in plan.types:
         needs[key] = "edit"
     new = set(plan.registries)
-    for org, name in sorted(idx.registries):
+    for org, name in idx.registries:  # in key order
         if (org, name) in new:
             continue
         row = db.execute("SELECT r.id, r.visibility FROM registries r JOIN orgs o ON o.id = r.org_id "
@@ -256,9 +303,12 @@ def _apply(store: Store, idx: _Index, plan: _Plan) -> None:
             "created_at = excluded.created_at, updated_at = excluded.updated_at",
             [org_id[org], name, r["description"], r["visibility"], types, r["created_at"], r["updated_at"]],
         )
-    core_of_new_org = {(o, n) for o, n in plan.registries if o in plan.new_orgs and n in CORE_REGISTRIES}
+    # the importer is the admin of what the import creates; but an organization-wide core registry of an org new
+    # here stays open until claimed, as ensure_org makes it (a restricted one would have no admin at all)
+    open_core = {(o, n) for o, n in plan.registries if o in plan.new_orgs and n in CORE_REGISTRIES
+                 and idx.registries[(o, n)]["visibility"] == "organization"}
     for org, name in plan.registries:
-        if (org, name) not in core_of_new_org:  # core registries stay open until claimed, as ensure_org makes them
+        if (org, name) not in open_core:
             db.execute(
                 "INSERT OR IGNORE INTO registry_members (registry_id, user, role, added_at) "
                 "SELECT id, ?, 'admin', ? FROM registries WHERE org_id = ? AND name = ?",
@@ -311,8 +361,7 @@ def _apply(store: Store, idx: _Index, plan: _Plan) -> None:
              v["created_by"], v["created_at"], v["updated_at"], v["ttl_expires_at"]],
         ))
         db.conn.executemany(
-            "INSERT INTO entries (version_id, path, digest, size, ref) VALUES (?, ?, ?, ?, ?)",
-            [(vid[key], e["path"], e["digest"], e["size"], e.get("ref")) for e in v["manifest"]],
+            "INSERT INTO entries (version_id, path, digest, size, ref) VALUES (?, ?, ?, ?, ?)", idx.rows(key, vid[key]),
         )
         db.conn.executemany("INSERT INTO tags (version_id, tag) VALUES (?, ?)", [(vid[key], t) for t in v["tags"]])
 

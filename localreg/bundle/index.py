@@ -6,18 +6,14 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from .. import hashing, names, registries
+from .. import hashing, names
 from ..errors import InvalidInput, InvalidName
 from ..names import REGISTRY_PREFIX
-from ..objects import Entry
 from ..store import __version__
-from .common import FORMAT, FORMAT_VERSION, INDEX, BundleError, UnsupportedBundle
-
-if TYPE_CHECKING:
-    pass
+from .common import EMPTY_DIGEST, FORMAT, FORMAT_VERSION, INDEX, MAX_SIZE, BundleError, UnsupportedBundle
 
 
 class _Raw(str):
@@ -64,6 +60,7 @@ def _encode_index(index: dict) -> bytes:
 # -- the index, checked ---------------------------------------------------------------------------
 
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class _Schema:
@@ -93,24 +90,63 @@ class _Schema:
             raise self.fail(where, f"expected a list, got {type(value).__name__}")
         return value
 
-    def text(self, value: Any, where: str, *, null: bool = False) -> Any:
+    def text(self, value: Any, where: str, *, null: bool = False, what: str | None = None) -> Any:
         if value is None and null:
             return None
         if not isinstance(value, str):
             raise self.fail(where, f"expected a string, got {type(value).__name__}")
-        return value
+        # text is stored as UTF-8: a lone surrogate (JSON "\ud800") would fail in the transaction, after staging
+        return self.check(lambda v: names.check_utf8(v, what or where.rpartition(".")[2]), value, where)
 
-    def natural(self, value: Any, where: str) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(where, f"expected a non-negative integer, got {value!r}")
+    def natural(self, value: Any, where: str, maximum: int) -> int:
+        """An integer from 0 to ``maximum`` (see :data:`MAX_INDEX` and :data:`MAX_SIZE` for why those)."""
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+            shown = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{str(value)[:30]}..."
+            raise self.fail(where, f"expected an integer from 0 to {maximum}, got {shown}")
         return value
 
     def ts(self, value: Any, where: str, *, null: bool = False) -> Any:
         if value is None and null:
             return None
-        if not isinstance(value, str) or not _TS.fullmatch(value):
+        try:
+            ok = isinstance(value, str) and _TS.fullmatch(value) and datetime.strptime(value, _TS_FORMAT)
+        except ValueError:  # the 30th of February, the 13th month...
+            ok = False
+        if not ok:
             raise self.fail(where, f"expected a UTC time like 2026-01-02T03:04:05.000000Z, got {value!r}")
         return value
+
+    def entry(self, e: Any, where: str) -> tuple[str, str, int, str | None]:
+        """A manifest entry, whose fields must agree with each other: ``(path, digest, size, ref)``.
+
+        What a digest and a size can be checked for without the bytes: a
+        stored file of no bytes has the digest of no bytes, and only it; so
+        has a reference of no bytes, unless its digest is that of its URL (a
+        reference added without checksum, whose size is what the listing
+        said). A reference is a URL (``scheme://...``), as logging requires.
+        """
+        self.obj(e, where, ["path", "digest", "size"], ["ref"])
+        path = self.text(e["path"], f"{where}.path", what="file path")
+        if self.check(names.check_logical_path, path, f"{where}.path") != path:
+            raise self.fail(f"{where}.path", f"{path!r} is not in normal form")
+        digest = self.digest(e["digest"], f"{where}.digest")
+        size = self.natural(e["size"], f"{where}.size", MAX_SIZE)
+        ref = e.get("ref")
+        if ref is None:
+            if (size == 0) != (digest == EMPTY_DIGEST):
+                if size == 0:
+                    raise self.fail(where, f"a file of 0 bytes has digest {digest}, not {EMPTY_DIGEST}")
+                raise self.fail(where, f"{digest} is the digest of no bytes, not of {size}")
+            return path, digest, size, None
+        ref = self.text(ref, f"{where}.ref", what="reference")
+        if "://" not in ref or not ref.partition("://")[0]:
+            raise self.fail(f"{where}.ref", f"{ref!r} is not a URL such as file:///path or s3://bucket/key")
+        if (size == 0) != (digest == EMPTY_DIGEST) and digest != hashing.digest_bytes(ref.encode()):
+            if size == 0:
+                raise self.fail(where, f"a reference of 0 bytes has digest {digest}: only {EMPTY_DIGEST} (no bytes) "
+                                "or the digest of its URL (a reference added without checksum) can be")
+            raise self.fail(where, f"{digest} is the digest of no bytes, not of {size}")
+        return path, digest, size, ref
 
     def digest(self, value: Any, where: str) -> str:
         if not hashing.is_digest(value):
@@ -150,24 +186,6 @@ class _Schema:
         return path, int(version[1:])
 
 
-def _parse_json(path: str, data: bytes) -> Any:
-    def no_dupes(pairs):
-        d = {}
-        for k, v in pairs:
-            if k in d:
-                raise ValueError(f"duplicate key {k!r}")
-            d[k] = v
-        return d
-
-    def no_constant(name):
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=no_dupes, parse_constant=no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise BundleError(f"bundle {path}: {INDEX} is not valid JSON ({e}); nothing was imported", path) from None
-
-
 def _check_version(path: str, doc: Any) -> int:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise BundleError(f"{path} is not a localreg bundle ({INDEX} does not say format {FORMAT!r})", path)
@@ -181,206 +199,6 @@ def _check_version(path: str, doc: Any) -> int:
             path, version,
         )
     return version
-
-
-@dataclass
-class _Index:
-    """The checked index: plain dicts keyed for the import."""
-
-    doc: dict
-    registries: dict[tuple[str, str], dict]
-    collections: dict[str, dict]
-    versions: dict[tuple[str, int], dict]
-    links: dict[tuple[str, int], dict]
-    runs: dict[str, dict]
-    lineage: list[dict]
-    blobs: dict[str, int]
-
-
-def _check_index(path: str, doc: dict) -> _Index:
-    s = _Schema(path)
-    s.obj(doc, "the top level",
-          ["format", "format_version", "registries", "collections", "versions", "links", "runs", "lineage", "blobs"],
-          ["written_by", "selections"])
-
-    regs: dict[tuple[str, str], dict] = {}
-    for i, r in enumerate(s.items(doc["registries"], "registries")):
-        w = f"registries[{i}]"
-        s.obj(r, w, ["org", "name", "description", "visibility", "artifact_types", "created_at", "updated_at"])
-        s.check(lambda v: names.check_name(v, "org name"), r["org"], f"{w}.org")
-        s.check(lambda v: names.check_name(v, "registry name"), r["name"], f"{w}.name")
-        s.text(r["description"], f"{w}.description")
-        if r["visibility"] not in registries.VISIBILITIES:
-            raise s.fail(f"{w}.visibility", f"{r['visibility']!r} is not one of {', '.join(registries.VISIBILITIES)}")
-        if r["artifact_types"] is not None:
-            for j, t in enumerate(s.items(r["artifact_types"], f"{w}.artifact_types")):
-                s.check(names.check_type, t, f"{w}.artifact_types[{j}]")
-        s.ts(r["created_at"], f"{w}.created_at")
-        s.ts(r["updated_at"], f"{w}.updated_at")
-        key = (r["org"], r["name"])
-        if key in regs:
-            raise s.fail(w, f"registry {key[0]}/{REGISTRY_PREFIX}{key[1]} is listed twice")
-        regs[key] = r
-
-    colls: dict[str, dict] = {}
-    for i, c in enumerate(s.items(doc["collections"], "collections")):
-        w = f"collections[{i}]"
-        s.obj(c, w, ["path", "type", "description", "tags", "created_at", "updated_at"])
-        ref = s.collection_path(c["path"], f"{w}.path")
-        s.check(names.check_type, c["type"], f"{w}.type")
-        s.text(c["description"], f"{w}.description")
-        s.unique(names.check_tags, c["tags"], f"{w}.tags")
-        s.ts(c["created_at"], f"{w}.created_at")
-        s.ts(c["updated_at"], f"{w}.updated_at")
-        if ref.is_registry and (ref.scope, ref.registry) not in regs:
-            raise s.fail(f"{w}.path", f"registry of {c['path']!r} is not in the bundle")
-        if c["path"] in colls:
-            raise s.fail(w, f"collection {c['path']!r} is listed twice")
-        colls[c["path"]] = c
-
-    run_docs: dict[str, dict] = {}
-    for i, r in enumerate(s.items(doc["runs"], "runs")):
-        w = f"runs[{i}]"
-        s.obj(r, w, ["path", "name", "job_type", "config", "summary", "state", "started_at", "finished_at"])
-        parts = s.text(r["path"], f"{w}.path").split("/")
-        if len(parts) != 3:
-            raise s.fail(f"{w}.path", f"{r['path']!r} is not ENTITY/PROJECT/RUN_ID")
-        for part, what in zip(parts, ("entity name", "project name", "run id")):
-            s.check(lambda v, what=what: names.check_name(v, what), part, f"{w}.path")
-        s.text(r["name"], f"{w}.name", null=True)
-        s.text(r["job_type"], f"{w}.job_type", null=True)
-        s.json(r["config"], f"{w}.config", None)
-        s.json(r["summary"], f"{w}.summary", None)
-        s.text(r["state"], f"{w}.state")
-        s.ts(r["started_at"], f"{w}.started_at")
-        s.ts(r["finished_at"], f"{w}.finished_at", null=True)
-        if r["path"] in run_docs:
-            raise s.fail(w, f"run {r['path']!r} is listed twice")
-        run_docs[r["path"]] = r
-
-    blobs: dict[str, int] = {}
-    for i, b in enumerate(s.items(doc["blobs"], "blobs")):
-        w = f"blobs[{i}]"
-        s.obj(b, w, ["digest", "size"])
-        d = s.digest(b["digest"], f"{w}.digest")
-        if d in blobs:
-            raise s.fail(w, f"blob {d} is listed twice")
-        blobs[d] = s.natural(b["size"], f"{w}.size")
-
-    vers: dict[tuple[str, int], dict] = {}
-    sizes: dict[str, int] = {}
-    for i, v in enumerate(s.items(doc["versions"], "versions")):
-        w = f"versions[{i}]"
-        s.obj(v, w, ["path", "index", "digest", "size", "file_count", "description", "metadata", "tags", "aliases",
-                     "created_by", "created_at", "updated_at", "ttl_expires_at", "run", "manifest"])
-        ref = s.collection_path(v["path"], f"{w}.path")
-        if ref.is_registry:
-            raise s.fail(f"{w}.path", f"{v['path']!r} is a registry collection; versions live in projects")
-        if v["path"] not in colls:
-            raise s.fail(f"{w}.path", f"collection {v['path']!r} is not in the bundle")
-        s.natural(v["index"], f"{w}.index")
-        s.digest(v["digest"], f"{w}.digest")
-        s.text(v["description"], f"{w}.description")
-        s.json(v["metadata"], f"{w}.metadata", hashing.MAX_METADATA_KEYS)
-        s.unique(names.check_tags, v["tags"], f"{w}.tags")
-        s.unique(names.check_aliases, v["aliases"], f"{w}.aliases")
-        s.text(v["created_by"], f"{w}.created_by")
-        s.ts(v["created_at"], f"{w}.created_at")
-        s.ts(v["updated_at"], f"{w}.updated_at")
-        s.ts(v["ttl_expires_at"], f"{w}.ttl_expires_at", null=True)
-        if v["run"] is not None and v["run"] not in run_docs:
-            raise s.fail(f"{w}.run", f"run {v['run']!r} is not in the bundle")
-        entries: list[Entry] = []
-        for j, e in enumerate(s.items(v["manifest"], f"{w}.manifest")):
-            we = f"{w}.manifest[{j}]"
-            s.obj(e, we, ["path", "digest", "size"], ["ref"])
-            logical = s.check(names.check_logical_path, s.text(e["path"], f"{we}.path"), f"{we}.path")
-            if logical != e["path"]:
-                raise s.fail(f"{we}.path", f"{e['path']!r} is not in normal form")
-            s.digest(e["digest"], f"{we}.digest")
-            s.natural(e["size"], f"{we}.size")
-            s.text(e.get("ref"), f"{we}.ref", null=True)
-            if e.get("ref") is None:
-                if sizes.setdefault(e["digest"], e["size"]) != e["size"]:
-                    raise s.fail(f"{we}.size", f"blob {e['digest']} has size {e['size']} here and "
-                                 f"{sizes[e['digest']]} elsewhere")
-            entries.append(Entry.from_dict(e))
-        if len({e.path for e in entries}) != len(entries):
-            raise s.fail(f"{w}.manifest", "a file path appears twice")
-        if hashing.manifest_digest((e.path, e.digest) for e in entries) != v["digest"]:
-            raise s.fail(f"{w}.digest", f"{v['digest']} is not the digest of its manifest")
-        if v["size"] != sum(e.size for e in entries) or v["file_count"] != len(entries):
-            raise s.fail(w, "size or file_count does not match the manifest")
-        key = (v["path"], v["index"])
-        if key in vers:
-            raise s.fail(w, f"{v['path']}:v{v['index']} is listed twice")
-        vers[key] = v
-
-    lnks: dict[tuple[str, int], dict] = {}
-    for i, link in enumerate(s.items(doc["links"], "links")):
-        w = f"links[{i}]"
-        s.obj(link, w, ["path", "index", "source", "aliases", "created_by", "created_at", "updated_at"])
-        ref = s.collection_path(link["path"], f"{w}.path")
-        if not ref.is_registry:
-            raise s.fail(f"{w}.path", f"{link['path']!r} is not a registry collection")
-        if link["path"] not in colls:
-            raise s.fail(f"{w}.path", f"collection {link['path']!r} is not in the bundle")
-        s.natural(link["index"], f"{w}.index")
-        if s.qualified(link["source"], f"{w}.source") not in vers:
-            raise s.fail(f"{w}.source", f"source version {link['source']!r} is not in the bundle")
-        s.unique(names.check_aliases, link["aliases"], f"{w}.aliases")
-        s.text(link["created_by"], f"{w}.created_by")
-        s.ts(link["created_at"], f"{w}.created_at")
-        s.ts(link["updated_at"], f"{w}.updated_at")
-        key = (link["path"], link["index"])
-        if key in lnks:
-            raise s.fail(w, f"{link['path']}:v{link['index']} is listed twice")
-        lnks[key] = link
-
-    by_collection: dict[str, list[dict]] = {p: [] for p in colls}
-    for (p, _i), m in [*vers.items(), *lnks.items()]:
-        by_collection[p].append(m)
-    for path_, c in colls.items():
-        ref = names.parse_ref(path_, allow_alias=False)
-        members = by_collection[path_]
-        if ref.is_registry:
-            allowed = regs[(ref.scope, ref.registry)]["artifact_types"]  # type: ignore[index]
-            if allowed is not None and c["type"] not in allowed:
-                raise s.fail(f"collection {path_!r}", f"type {c['type']!r} is not allowed in its registry")
-        aliases: dict[str, Any] = {}
-        for m in members:
-            for a in m["aliases"]:
-                if a in aliases:
-                    raise s.fail(f"collection {path_!r}", f"alias {a!r} is on two versions")
-                aliases[a] = m
-        if ref.is_registry:
-            srcs = [m["source"] for m in members]
-            if len(set(srcs)) != len(srcs):
-                raise s.fail(f"collection {path_!r}", "a source version is linked twice")
-            for m in members:
-                src = vers[_split_qualified(m["source"])]
-                if colls[src["path"]]["type"] != c["type"]:
-                    raise s.fail(f"collection {path_!r}", f"holds type {c['type']!r} but links {m['source']} "
-                                 f"of type {colls[src['path']]['type']!r}")
-
-    known = {f"{p}:v{i}" for p, i in vers} | {f"{p}:v{i}" for p, i in lnks}
-    for i, e in enumerate(s.items(doc["lineage"], "lineage")):
-        w = f"lineage[{i}]"
-        s.obj(e, w, ["run", "version", "direction", "created_at"])
-        if e["run"] not in run_docs:
-            raise s.fail(f"{w}.run", f"run {e['run']!r} is not in the bundle")
-        if e["version"] not in known:
-            raise s.fail(f"{w}.version", f"{e['version']!r} is not in the bundle")
-        if e["direction"] not in ("input", "output"):
-            raise s.fail(f"{w}.direction", f"{e['direction']!r} is not input or output")
-        s.ts(e["created_at"], f"{w}.created_at")
-
-    for d, size in blobs.items():
-        if d not in sizes:
-            raise s.fail("blobs", f"blob {d} is in the bundle but no version needs it")
-        if sizes[d] != size:
-            raise s.fail("blobs", f"blob {d} is listed with {size} bytes but its manifests say {sizes[d]}")
-    return _Index(doc, regs, colls, vers, lnks, run_docs, doc["lineage"], blobs)
 
 
 def _split_qualified(q: str) -> tuple[str, int]:

@@ -226,8 +226,11 @@ class _TarFile:
 
     def members(self) -> list[_Member]:
         """Every member, checked; the bytes are not read."""
-        out: list[_Member] = []
-        seen: set[str] = set()
+        return list(self.iter_members())
+
+    def iter_members(self, seen: Any = None) -> Iterator[_Member]:
+        """Every member, checked, as it is read (``seen``: where names are remembered, to refuse one twice)."""
+        seen = set() if seen is None else seen
         offset = 0
         pax_size: int | None = None
         while True:
@@ -240,7 +243,7 @@ class _TarFile:
                     raise self._fail("a pax header is not followed by a member")
                 if self._pread(offset + BLOCK, BLOCK) != ZERO_BLOCK:
                     raise self._fail(f"the end-of-archive marker at byte {offset} is incomplete (truncated?)")
-                return out
+                return
             try:
                 name, kind_flag, size = _parse_header(block)
             except ValueError as e:
@@ -271,7 +274,7 @@ class _TarFile:
             if data + size > self.size:
                 raise self._fail(f"member {name!r} needs {size} bytes but the file ends after "
                                  f"{max(0, self.size - data)} of them (it is truncated)")
-            out.append(_Member(name, data, size))
+            yield _Member(name, data, size)
             offset = data + size + (-size % BLOCK)
 
     def _pax_size(self, at: int, n: int, header_at: int) -> int:
