@@ -145,6 +145,11 @@ def check_tags(values: object) -> list[str]:
     return out
 
 
+def is_plain_path(value: object) -> bool:
+    """True for a logical path of plain ASCII parts (none empty, ``.`` or ``..``): valid and in normal form as it is."""
+    return isinstance(value, str) and _SAFE_PATH.fullmatch(value) is not None and len(value) <= 1024
+
+
 def check_logical_path(value: object) -> str:
     """Return the normalized logical path of a manifest entry.
 
@@ -154,7 +159,7 @@ def check_logical_path(value: object) -> str:
     longer than 255 bytes (it could not be downloaded). It is normalized
     to Unicode NFC so that one name has one spelling.
     """
-    if isinstance(value, str) and _SAFE_PATH.fullmatch(value) and len(value) <= 1024:
+    if is_plain_path(value):
         return value  # the common case: plain ASCII parts, none of them '.' or '..'
     if not isinstance(value, str):
         raise InvalidName(f"file path must be a string, not {type(value).__name__}", value)

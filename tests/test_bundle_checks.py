@@ -38,17 +38,26 @@ def version_with(doc: dict, want) -> dict:
 
 
 def edited(path, tmp_path, edit, name="edited.tar"):
+    """The bundle at ``path`` with its index edited, written twice: compact as export writes it (read by the
+    importer's fast path), and indented (its general path); returns the compact one, checks both agree."""
     items = members(path)
     doc = index_of(items)
     edit(doc)
     out = tmp_path / name
-    write_tar(out, with_index(items, doc))
+    compact = (hashing.canonical_json(doc) + "\n").encode()
+    write_tar(out, [(items[0][0], compact), *items[1:]])
+    write_tar(out.with_suffix(".indented.tar"), with_index(items, doc))
     return out
 
 
 def refused(store, bundle, message, runner=None):
     """The import (and its dry run) is refused with ``message``; nothing is written; the CLI says it in one line."""
     before = state(store)
+    indented = bundle.with_suffix(".indented.tar")
+    if indented.exists():
+        with pytest.raises(BundleError) as e:
+            import_bundle(store, indented)
+        assert message in str(e.value), str(e.value)
     with pytest.raises(BundleError) as e:
         import_bundle(store, bundle)
     assert message in str(e.value), str(e.value)

@@ -721,7 +721,8 @@ def _bundle_from(world, items, edit) -> Path:
     v["digest"] = names_digest(v["manifest"])
     path = world.tmp / f"{fresh('b')}.tar"
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
-        for ti, data in [(items[0][0], (json.dumps(doc) + "\n").encode()), *items[1:]]:
+        # compact, as export writes it (the importer reads such records on a fast path)
+        for ti, data in [(items[0][0], (json.dumps(doc, separators=(",", ":")) + "\n").encode()), *items[1:]]:
             ti = copy.copy(ti)
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))

@@ -51,9 +51,10 @@ checked record by record), :mod:`.scratch` (where an import keeps it),
 written) and :mod:`.importer`. Every public name is importable from here.
 """
 
+# ruff: noqa: F401  (re-exports: every name that was importable from bundle.py stays so)
 from __future__ import annotations
 
-from .. import hashing  # noqa: F401  (names that were importable from bundle.py stay so)
+from .. import hashing
 from ..errors import CorruptBlob
 from .apply import _apply, _check_access, _Plan, _plan
 from .common import (

@@ -59,8 +59,7 @@ def _encode_index(index: dict) -> bytes:
 
 # -- the index, checked ---------------------------------------------------------------------------
 
-_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TS = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{6})Z")
 
 
 class _Schema:
@@ -108,8 +107,9 @@ class _Schema:
     def ts(self, value: Any, where: str, *, null: bool = False) -> Any:
         if value is None and null:
             return None
+        m = _TS.fullmatch(value) if isinstance(value, str) else None
         try:
-            ok = isinstance(value, str) and _TS.fullmatch(value) and datetime.strptime(value, _TS_FORMAT)
+            ok = m is not None and datetime(*map(int, m.groups()))
         except ValueError:  # the 30th of February, the 13th month...
             ok = False
         if not ok:

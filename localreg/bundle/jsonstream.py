@@ -99,6 +99,20 @@ class Stream:
                 raise Refused(f"the value at character {self.at} is longer than {self.max_value} characters")
             self._more()
 
+    def match(self, pattern: re.Pattern[str], longest: int) -> re.Match[str] | None:
+        """``pattern`` matched at the next character (no white space skipped), consumed; None if it does not match.
+
+        For the commonest records written as export writes them (a fast path:
+        the caller reads anything else with :meth:`value`). ``longest``: the
+        most characters a match can span.
+        """
+        if len(self.buf) - self.pos < longest and not self.eof:
+            self._more()
+        m = pattern.match(self.buf, self.pos)
+        if m is not None:
+            self.pos = m.end()
+        return m
+
     def object(self) -> Iterator[str]:
         """The keys of an object, in order; read each value before asking for the next key."""
         self.take("{")
