@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from .errors import InvalidInput, InvalidName
 
@@ -145,7 +146,7 @@ def check_tags(values: object) -> list[str]:
     return out
 
 
-def is_plain_path(value: object) -> bool:
+def is_plain_path(value: object) -> TypeGuard[str]:
     """True for a logical path of plain ASCII parts (none empty, ``.`` or ``..``): valid and in normal form as it is."""
     return isinstance(value, str) and _SAFE_PATH.fullmatch(value) is not None and len(value) <= 1024
 

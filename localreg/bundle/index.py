@@ -108,10 +108,13 @@ class _Schema:
         if value is None and null:
             return None
         m = _TS.fullmatch(value) if isinstance(value, str) else None
-        try:
-            ok = m is not None and datetime(*map(int, m.groups()))
-        except ValueError:  # the 30th of February, the 13th month...
-            ok = False
+        ok = False
+        if m is not None:
+            y, mo, d, h, mi, s, us = (int(g) for g in m.groups())
+            try:
+                ok = bool(datetime(y, mo, d, h, mi, s, us))
+            except ValueError:  # the 30th of February, the 13th month...
+                pass
         if not ok:
             raise self.fail(where, f"expected a UTC time like 2026-01-02T03:04:05.000000Z, got {value!r}")
         return value
