@@ -10,7 +10,7 @@ is a blob of a few bytes; ``--distinct N`` makes the files share N blobs
 (0: every file its own blob, as a real selection of distinct files has).
 
 For each case a fresh process imports the bundle into an empty store and
-reports its peak RSS (``ru_maxrss``) and the time of the import; next to it,
+reports its peak RSS (``VmHWM``) and the time of the import; next to it,
 from the same run, the baseline: the same process importing a bundle of one
 version of one file. ``--code DIR`` runs the imports with the localreg found
 in DIR (e.g. a worktree of an older commit) to compare before and after.
@@ -40,18 +40,26 @@ from localreg.bundle.tar import _header, _pad  # noqa: E402
 
 TS = "2026-01-01T00:00:00.000000Z"
 
+# the peak RSS of this process's own memory: VmHWM, not ru_maxrss, which Linux carries over an exec from the
+# process that started it (here, the parent that built a bundle of a million files)
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[3])
 from localreg.bundle import import_bundle
 from localreg.store import Store
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
 store = Store(sys.argv[1], org="bench", entity="bench", project="mem")
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = hwm()
 t = time.perf_counter()
 report = import_bundle(store, sys.argv[2])
 took = time.perf_counter() - t
-print(json.dumps({"rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "before_kib": rss0,
-                  "seconds": took, "versions": len(report.versions), "blobs": report.blobs}))
+print(json.dumps({"rss_kib": hwm(), "before_kib": rss0, "seconds": took, "versions": len(report.versions),
+                  "blobs": report.blobs}))
 """
 
 
