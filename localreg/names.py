@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
-from .errors import InvalidName
+from .errors import InvalidInput, InvalidName
 
 MAX_NAME = 128
 REGISTRY_PREFIX = "wandb-registry-"
@@ -144,6 +146,11 @@ def check_tags(values: object) -> list[str]:
     return out
 
 
+def is_plain_path(value: object) -> TypeGuard[str]:
+    """True for a logical path of plain ASCII parts (none empty, ``.`` or ``..``): valid and in normal form as it is."""
+    return isinstance(value, str) and _SAFE_PATH.fullmatch(value) is not None and len(value) <= 1024
+
+
 def check_logical_path(value: object) -> str:
     """Return the normalized logical path of a manifest entry.
 
@@ -153,7 +160,7 @@ def check_logical_path(value: object) -> str:
     longer than 255 bytes (it could not be downloaded). It is normalized
     to Unicode NFC so that one name has one spelling.
     """
-    if isinstance(value, str) and _SAFE_PATH.fullmatch(value) and len(value) <= 1024:
+    if is_plain_path(value):
         return value  # the common case: plain ASCII parts, none of them '.' or '..'
     if not isinstance(value, str):
         raise InvalidName(f"file path must be a string, not {type(value).__name__}", value)
@@ -183,6 +190,37 @@ def check_logical_path(value: object) -> str:
                 f"invalid file path {value[:60]!r}...: a part is longer than {MAX_PART_BYTES} bytes", value
             )
     return value
+
+
+class FolderRule:
+    """The rule a manifest's paths keep: no file path is also the folder of another (``a`` and ``a/b``).
+
+    A download could not make both a file and a folder of one name. Feed
+    the paths with :meth:`add` in sorted order (code point order, which is
+    UTF-8 byte order and SQLite's); it holds only the chain of paths that
+    are prefixes of the last one, so a manifest of any length is checked
+    in constant memory. :func:`check_folders` checks paths in any order.
+    """
+
+    def __init__(self) -> None:
+        self._chain: list[str] = []
+
+    def add(self, path: str) -> None:
+        chain = self._chain
+        while chain and not path.startswith(chain[-1]):
+            chain.pop()
+        # every path sorted between a file "a" and "a/b" starts with "a", so "a" is still in the chain; and
+        # only the last one can be a folder of this path (it would be a folder of the last one otherwise)
+        if chain and path.startswith(chain[-1] + "/"):
+            raise InvalidInput(f"file path {chain[-1]!r} is also the folder of {path!r} in the manifest")
+        chain.append(path)
+
+
+def check_folders(paths: Iterable[str]) -> None:
+    """Refuse (:class:`InvalidInput`) paths of which one is also the folder of another (see :class:`FolderRule`)."""
+    rule = FolderRule()
+    for path in sorted(paths):
+        rule.add(path)
 
 
 @dataclass(frozen=True)

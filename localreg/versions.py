@@ -338,13 +338,7 @@ def _check_entries(entries: Sequence[Entry]) -> list[Entry]:
         if not hashing.is_digest(e.digest):
             raise InvalidInput(f"entry {path!r} has an invalid digest {e.digest!r}")
         out.append(e)
-    for path in seen:
-        head, sep, _ = path.rpartition("/")
-        while sep:
-            if head in seen:
-                # a download could not make both a file and a folder of one name
-                raise InvalidInput(f"file path {head!r} is also the folder of {path!r} in the manifest")
-            head, sep, _ = head.rpartition("/")
+    names.check_folders(seen)
     return out
 
 

@@ -24,12 +24,16 @@ SQL (``'; DROP TABLE versions; --``) in filter values and keys.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import decimal
+import hashlib
+import io
 import itertools
 import json
 import math
 import os
+import tarfile
 import unicodedata
 from pathlib import Path
 
@@ -676,3 +680,154 @@ def test_local_paths_given_to_add_file_and_add_dir(world, local, name):
         ok, got = attempt(world.store, add)
         if ok:  # some real file or folder of this machine: it must at least be a regular one
             assert local not in ("/dev/null", "/dev/zero")
+
+
+# -- bundles: integers, file/folder pairs and references inside otherwise valid bundles ------------------------------
+
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+MAX_INDEX, MAX_SIZE = 2**31 - 1, 2**53
+BOUNDARIES = [-1, 0, 1, MAX_INDEX, MAX_INDEX + 1, MAX_SIZE, MAX_SIZE + 1, 2**63 - 1, 2**63, 2**64, 10**20, 10**300]
+big_ints = st.one_of(st.sampled_from(BOUNDARIES), st.integers(-(2**70), 2**70), st.integers(0, 2**32))
+INT_FIELDS = ["version index", "link index", "reference size", "file count", "version size"]
+
+
+@pytest.fixture
+def bundled(world):
+    """A good bundle (a version with files in folders and a reference, linked into a registry), as a template."""
+    from localreg import ingest
+    from localreg.bundle import export_bundle
+    from localreg.store import Store
+
+    tmp = world.tmp
+    src = Store(tmp / "bundle-source", org="acme", entity="team", project="demo")
+    root = tmp / "bundle-files"
+    for rel, data in {"a.txt": b"a", "d/b.txt": b"b", "d/e/c.txt": b"c", "empty": b""}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (tmp / "remote.bin").write_bytes(b"referenced")
+    entries = ingest.add_paths(src, str(root)) + ingest.reference_entries(src, f"file://{tmp}/remote.bin")
+    v, _ = versions.log_version(src, name="PLACEHOLDER", type="dataset", entries=entries)
+    registries.create_registry(src, "PLACEHOLDER", artifact_types=None)
+    registries.link(src, v, "wandb-registry-PLACEHOLDER/PLACEHOLDER")
+    export_bundle(src, ["team/demo/PLACEHOLDER", "acme/wandb-registry-PLACEHOLDER"], tmp / "template.tar")
+    src.close()
+    with tarfile.open(tmp / "template.tar") as tf:
+        items = [(ti, tf.extractfile(ti).read()) for ti in tf]
+    return items
+
+
+def _bundle_from(world, items, edit) -> Path:
+    """The template with a fresh name (so that every example adds, never conflicts), edited and re-sealed."""
+    doc = json.loads(items[0][1].decode().replace("PLACEHOLDER", fresh("bundled")))
+    [v] = doc["versions"]
+    edit(doc, v)
+    v["manifest"].sort(key=lambda e: e["path"])
+    v["digest"] = names_digest(v["manifest"])
+    path = world.tmp / f"{fresh('b')}.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
+        # compact, as export writes it (the importer reads such records on a fast path)
+        for ti, data in [(items[0][0], (json.dumps(doc, separators=(",", ":")) + "\n").encode()), *items[1:]]:
+            ti = copy.copy(ti)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def names_digest(manifest) -> str:
+    from localreg import hashing
+    return hashing.manifest_digest((e["path"], e["digest"]) for e in manifest)
+
+
+def _import(world, path):
+    from localreg.bundle import import_bundle
+    return attempt(world.store, lambda: import_bundle(world.store, path))
+
+
+@HOSTILE
+@given(field=st.sampled_from(INT_FIELDS), value=big_ints)
+@example(field="version index", value=2**63 - 1)
+@example(field="version index", value=10**20)
+@example(field="reference size", value=10**20)
+@example(field="link index", value=MAX_INDEX)
+def test_bundle_integers(world, bundled, field, value):
+    def edit(doc, v):
+        ref = next(e for e in v["manifest"] if "ref" in e)
+        if field == "version index":
+            v["index"] = value
+            doc["links"] = []
+        elif field == "link index":
+            doc["links"][0]["index"] = value
+        elif field == "reference size":
+            ref["size"] = value
+            ref["digest"] = hashlib.sha256(ref["ref"].encode()).hexdigest().join(["sha256:", ""])  # unchecked: any size
+        elif field == "file count":
+            v["file_count"] = value
+        if field != "version size":
+            v["size"] = sum(e["size"] for e in v["manifest"]) if field == "reference size" else v["size"]
+        else:
+            v["size"] = value
+
+    ok, got = _import(world, _bundle_from(world, bundled, edit))
+    limit = MAX_SIZE if "size" in field else MAX_INDEX
+    in_range = isinstance(value, int) and 0 <= value <= limit and (
+        field != "reference size" or value <= MAX_SIZE)
+    if not in_range:
+        assert not ok and "expected an integer from 0 to" in str(got), got
+        return
+    if ok and field in ("version index", "link index"):
+        made = got.versions[0] if field == "version index" else got.links[0].split(" -> ")[0]
+        assert made.endswith(f":v{value}")
+        linked = versions.resolve(world.store, made)
+        assert linked.version == f"v{value}"
+
+
+seg = st.sampled_from(["a", "b", "a.b", "a-", "é", "x y", "0"])
+rel_paths = st.lists(seg, min_size=1, max_size=3).map("/".join)
+
+
+@HOSTILE
+@given(file=rel_paths, inside=rel_paths, others=st.lists(rel_paths, max_size=4))
+@example(file="a", inside="b", others=[])
+@example(file="a", inside="b", others=["a.b", "a-", "a b"])
+def test_bundle_file_and_folder_of_one_name(world, bundled, file, inside, others):
+    added = {file, f"{file}/{inside}", *others}
+
+    def edit(doc, v):
+        blob = next(e for e in v["manifest"] if "ref" not in e)
+        v["manifest"] = [e for e in v["manifest"] if e["path"] not in added] + [
+            {"path": p, "digest": blob["digest"], "size": blob["size"]} for p in sorted(added)]
+        v["size"] = sum(e["size"] for e in v["manifest"])
+        v["file_count"] = len(v["manifest"])
+
+    ok, got = _import(world, _bundle_from(world, bundled, edit))
+    assert not ok and "is also the folder of" in str(got), got
+
+
+@HOSTILE
+@given(size=st.one_of(st.sampled_from([0, 1, 10]), st.integers(0, MAX_SIZE)),
+       digest=st.sampled_from(["empty", "url", "content", "made-up"]),
+       ref=st.one_of(st.sampled_from(["file:///tmp/x", "s3://bucket/key", "", "x", "://x", "file:/x", "a://"]),
+                     hostile_text))
+@example(size=0, digest="made-up", ref="file:///tmp/x")
+@example(size=0, digest="url", ref="file:///tmp/x")
+@example(size=10, digest="empty", ref="file:///tmp/x")
+def test_bundle_references(world, bundled, size, digest, ref):
+    made_up = "sha256:" + "0" * 64
+    d = {"empty": EMPTY_DIGEST, "made-up": made_up, "content": "sha256:" + hashlib.sha256(b"referenced").hexdigest(),
+         "url": "sha256:" + hashlib.sha256(ref.encode("utf-8", "surrogatepass")).hexdigest()}[digest]
+
+    def edit(doc, v):
+        e = next(e for e in v["manifest"] if "ref" in e)
+        e.update(size=size, digest=d, ref=ref)
+        v["size"] = sum(x["size"] for x in v["manifest"])
+
+    ok, got = _import(world, _bundle_from(world, bundled, edit))
+    is_url = _utf8(ref) and "://" in ref and bool(ref.partition("://")[0])
+    consistent = (size == 0) == (d == EMPTY_DIGEST) or digest == "url"
+    if not (is_url and consistent):
+        assert not ok, (size, digest, ref)
+        return
+    if ok:
+        [name] = got.versions
+        [e] = [e for e in versions.entries(world.store, versions.resolve(world.store, name)) if e.ref is not None]
+        assert (e.ref, e.size, e.digest) == (ref, size, d)
