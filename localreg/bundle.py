@@ -66,6 +66,7 @@ from .errors import AlreadyExists, Conflict, CorruptBlob, InvalidInput, InvalidN
 from .names import LATEST, REGISTRY_PREFIX
 from .objects import Entry, Objects, Staging
 from .store import CORE_REGISTRIES, Store, __version__, current_user, now
+from .text import plural
 
 if TYPE_CHECKING:
     from .versions import Version
@@ -1552,14 +1553,14 @@ def _raise_conflicts(path: str, store: Store, plan: _Plan) -> None:
     if plan.conflicts:
         n = len(plan.conflicts)
         raise BundleConflict(
-            f"{n} conflict{'s' if n != 1 else ''} between bundle {path} and store {store.home}; nothing was "
+            f"{plural(n, 'conflict')} between bundle {path} and store {store.home}; nothing was "
             f"imported: " + "; ".join(plan.conflicts),
             list(plan.conflicts),
         )
     if plan.missing:
         first = sorted(plan.missing)[0]
         raise BundleError(
-            f"bundle {path} leaves out {len(plan.missing)} blob(s) that store {store.home} does not have "
+            f"bundle {path} leaves out {plural(len(plan.missing), 'blob')} that store {store.home} does not have "
             f"(e.g. {first}, needed by {', '.join(plan.missing[first][:3])}); export again without those "
             "exclusions; nothing was imported", path,
         )
