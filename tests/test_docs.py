@@ -51,28 +51,3 @@ def test_command_names_are_kebab_case():
         for part in path:
             assert part == part.lower() and "_" not in part
 
-
-def test_the_restore_steps_of_docs_backup_work(runner, make_files, tmp_path):
-    """docs/backup.md's restore recipe, run as written on a store whose database was emptied."""
-    import os
-    import re
-    from pathlib import Path
-
-    page = (Path(__file__).resolve().parent.parent / "docs" / "backup.md").read_text()
-    block = re.search(r"<!-- tested: restore -->\n```sh\n(.*?)```", page, re.S)[1]
-    written = re.search(r"\nlocalreg backup (\S+)\n", page)[1]
-    home = tmp_path / "home"
-    model = make_files({"w.bin": b"weights"})
-    for args in (["log", model, "-p", "demo", "-n", "m", "-t", "model"], ["backup", tmp_path / "b.db"]):
-        result = runner.invoke(cli, ["--home", str(home), *map(str, args)])
-        assert result.exit_code == 0, result.output
-    os.truncate(home / "localreg.db", 0)
-    refused = runner.invoke(cli, ["--home", str(home), "ls"])
-    assert refused.exit_code == 1 and "localreg restore BACKUP" in refused.output
-    for line in block.strip().splitlines():
-        args = line.replace(written, str(tmp_path / "b.db")).split()
-        assert args[0] == "localreg"
-        result = runner.invoke(cli, ["--home", str(home), *args[1:]])
-        assert result.exit_code == 0, (line, result.output)
-    listed = runner.invoke(cli, ["--home", str(home), "ls"])
-    assert "m (model, 1 version)" in listed.output

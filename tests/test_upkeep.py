@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -1158,3 +1159,25 @@ def test_restore_refuses_a_corrupt_backup_and_another_stores_backup(store, home,
     with pytest.raises(InvalidInput, match="this backup is of another store"):
         backup_mod.restore(home, theirs)
     assert snapshot(store) == before
+
+
+def test_docs_backup_runs_as_written(tmp_path):
+    """docs/backup.md's bash blocks, in order, in a sandbox: back up, lose the database, be refused, restore."""
+    import re
+    import subprocess
+    import sys
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "backup.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", page, re.S)
+    assert len(blocks) == 3
+    box = tmp_path / "box"
+    (box / "bin").mkdir(parents=True)
+    shim = box / "bin" / "localreg"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m localreg "$@"\n')
+    shim.chmod(0o755)
+    env = dict(os.environ, LOCALREG_HOME=str(box / "home"), PATH=f"{box / 'bin'}:{os.environ['PATH']}")
+    for code in blocks:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=box, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, (code, done.stdout, done.stderr)
+    assert "OK: " in done.stdout and "match their digests" in done.stdout
