@@ -50,4 +50,3 @@ def test_command_names_are_kebab_case():
     for path, _command in COMMANDS:
         for part in path:
             assert part == part.lower() and "_" not in part
-
