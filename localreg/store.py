@@ -286,11 +286,18 @@ class Store:
         if not self.readonly:
             if store_id is None:
                 store_id = self._record_store_id(marker["store_id"] if marker else _new_store_id())
-            if marker is None:
+            if marker is None and self._blob_root_present():
                 marker = self.blobs.create_marker(store_id, now())
                 if marker["store_id"] != store_id:
                     self._refuse_foreign(marker["store_id"], store_id)
         self.store_id = store_id
+
+    def _blob_root_present(self) -> bool:
+        """False for a local blob folder that is gone while rows name blobs (unmounted, most likely): no marker is
+        written into the mount point then; fsck reports the store as unreachable, gc refuses."""
+        if not self.blobs.is_local or os.path.isdir(self.blobs.root):
+            return True
+        return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
 
     def _refuse_foreign(self, theirs: str, ours: str) -> None:
         if self.allow_unaccounted:

@@ -1012,3 +1012,18 @@ def test_a_file_that_cannot_be_read_is_refused_clearly(store, make_files):
     with pytest.raises(InvalidInput, match="points outside"):
         ingest.log_path(store, root, name="data", type="dataset")
     assert state(store) == before
+
+
+def test_an_unmounted_blob_folder_gets_no_marker_and_gc_refuses(home, make_files, tmp_path):
+    blobs = tmp_path / "mnt" / "blobs"
+    s = Store(home, blob_url=str(blobs))
+    ingest.log_path(s, make_files({"a.txt": "alpha"}), name="m", type="model")
+    s.close()
+    blobs.rename(tmp_path / "mnt" / "elsewhere")  # the mount went away
+    s = Store(home)
+    assert not blobs.exists()  # opening wrote nothing where the mount was
+    from localreg import gc
+    with pytest.raises(UnaccountedStore, match="has no store marker"):
+        gc.gc(s, grace=0)
+    assert not blobs.exists()
+    s.close()
