@@ -7,11 +7,11 @@ describe (so a change and its record commit together), and by
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import access
+from . import db as dbmod
 from .store import current_user
 
 if TYPE_CHECKING:
@@ -65,4 +65,4 @@ def events(store: "Store", *, limit: int = 100, user: str | None = None, action:
         "ORDER BY id DESC LIMIT ?",
         [*params, int(limit)],
     ).fetchall()
-    return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}")) for r in rows]
+    return [Event(r[0], r[1], r[2], r[3], r[4], dbmod.json_cell(r[5], {}, store.db_path)) for r in rows]

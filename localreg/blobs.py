@@ -8,6 +8,10 @@ Layout under the blob root (``<home>/blobs`` or any fsspec URL):
   in a footer at the pack's end that the caller hands to
   :meth:`PackWriter.close` (``localreg.objects.packs``; readers never look
   past the chunks);
+* ``localreg-store.json``: the store marker, a small JSON object naming
+  the store these blobs belong to (``{"store_id": ...}``), created once,
+  exclusively, before any blob is written: a store whose database is lost
+  still shows it had a history (see :meth:`BlobStore.read_marker`);
 * ``tmp/``: files being written. On local disk every write goes to a
   temp file in the blob root, is fsynced, then ``os.replace``d into place
   and the folder fsynced, so a name either holds complete bytes or does
@@ -36,7 +40,10 @@ from fsspec.callbacks import Callback, NoOpCallback
 from . import hashing
 from .errors import CorruptBlob, DiskFull, FileChanged, InvalidInput, NotFound, ReadOnlyStore, StoreError
 
-__all__ = ["BlobStore", "Callback", "NoOpCallback", "PackWriter", "open_url", "url_info"]
+__all__ = ["BlobStore", "Callback", "NoOpCallback", "MARKER", "PackWriter", "open_url", "url_info"]
+
+MARKER = "localreg-store.json"
+MARKER_FORMAT = 1
 
 BUF = 1 << 20
 # out of space, past the file size limit (RLIMIT_FSIZE), out of quota
@@ -353,6 +360,89 @@ class BlobStore:
     def remove_path(self, path: str) -> None:
         self._refuse_if_readonly()
         self._discard(path)
+
+    # -- the store marker -----------------------------------------------------
+    def marker_path(self) -> str:
+        return self._p(MARKER)
+
+    def read_marker(self) -> dict | None:
+        """The store marker at the blob root, or None where there is none.
+
+        Raises :class:`StoreError` for a marker that is not a JSON object
+        naming a store id, and lets ``OSError`` through when the blob store
+        cannot be reached.
+        """
+        import json
+
+        path = self.marker_path()
+        try:
+            if self.is_local:
+                with open(path, "rb") as f:
+                    raw = f.read(1 << 16)
+            else:
+                raw = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("store_id"), str) or not doc["store_id"]:
+            raise StoreError(f"the store marker {path} is damaged: it should be a JSON object naming a store_id")
+        return doc
+
+    def create_marker(self, store_id: str, created_at: str) -> dict:
+        """Create the marker naming ``store_id``, exclusively: if one exists, it is kept and returned.
+
+        On local disk the complete file is hard-linked to its name (which
+        fails if the name exists), so a marker is never seen half-written;
+        elsewhere fsspec's exclusive mode ``xb`` is used (a conditional PUT
+        on object stores that support one).
+        """
+        import json
+
+        self._refuse_if_readonly()
+        data = (json.dumps({"localreg": "blob store", "format": MARKER_FORMAT, "store_id": store_id,
+                            "created_at": created_at}, sort_keys=True) + "\n").encode()
+        path = self.marker_path()
+        try:
+            if self.is_local:
+                self._mkdir(self.root)
+                tmp = self._tmp_path(".json")
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+                    try:
+                        _write_all(fd, data)
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.link(tmp, path)
+                    _fsync_dir(self.root)
+                except FileExistsError:
+                    pass
+                finally:
+                    self._discard(tmp)
+            else:
+                self.fs.makedirs(self.root, exist_ok=True)
+                try:
+                    with self.fs.open(path, "xb") as f:
+                        f.write(data)
+                except FileExistsError:
+                    pass
+                except (ValueError, NotImplementedError):  # no exclusive mode on this filesystem
+                    if not self.fs.exists(path):
+                        self.fs.pipe_file(path, data)
+        except OSError as e:
+            raise _disk_full(e, self.url) from None
+        return self.read_marker() or {"store_id": store_id}
+
+    def holds_data(self) -> bool:
+        """Whether any loose object or pack is stored (stops at the first one found)."""
+        for _ in self.list_packs():
+            return True
+        for _ in self.list_loose():
+            return True
+        return False
 
     def usage(self) -> int:
         total = 0

@@ -77,6 +77,39 @@ class IncompatibleStore(StoreError):
     """The store was written by a newer localreg."""
 
 
+class CorruptDatabase(StoreError):
+    """``localreg.db`` is damaged: SQLite finds it malformed, or a value in it cannot be read back.
+
+    The message names the file and the way out: restore a backup
+    (``localreg restore``), or rebuild the chunk index from the blobs
+    (``localreg fsck --rebuild-index``).
+    """
+
+    def __init__(self, message: str, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __str__(self) -> str:  # OSError would format errno-style otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class UnaccountedStore(StoreError):
+    """The database cannot account for what the blob store holds.
+
+    Its database is missing or empty (or records another store, or an
+    incomplete chunk index) while the blob store holds the data of a store:
+    opening it as new, or collecting garbage in it, would lose that data.
+    ``reasons`` lists what does not match.
+    """
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class DiskFull(StoreError):
     """The disk (or a quota, or a file size limit) ran out while writing; nothing half-written was kept."""
 

@@ -40,8 +40,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import db as dbmod
 from . import hashing, versions
 from .blobs import Callback, NoOpCallback
+from .text import plural
 from .objects import Objects
 from .objects.packs import TRAILER_SIZE, BadFooter, data_sizes, decode_footer, footer_length
 
@@ -176,14 +178,14 @@ def _check(store: "Store") -> FsckReport:
     chunked_digests = {r[0] for r in chunked}
     needed_chunks = set(needed)
     for digest, chunks in chunked:
-        parts = [c for c, _s in json.loads(chunks)]
+        parts = [c for c, _s in dbmod.json_cell(chunks, [], store.db_path)]
         if digest in needed:
             needed_chunks.update(parts)
         missing = [c for c in parts if c not in indexed]
         if missing:
             report.problems.append(Finding(
                 "chunked-file",
-                f"file {digest} (needed by {_needers(store, digest)}) names {len(missing)} chunk(s) "
+                f"file {digest} (needed by {_needers(store, digest)}) names {plural(len(missing), 'chunk')} "
                 f"that are not stored, e.g. {missing[0]}",
                 digest not in needed,
             ))
@@ -202,7 +204,7 @@ def _check(store: "Store") -> FsckReport:
             report.problems.append(Finding("blob", f"{problem}{who}", not need))
     if chunk_rows and not loose and not packs:
         report.problems.append(Finding(
-            "blob", f"the blob store at {blobs.url} is empty or unreachable but {len(chunk_rows)} blob(s) are indexed"
+            "blob", f"the blob store at {blobs.url} is empty or unreachable but {plural(len(chunk_rows), 'blob')} {'is' if len(chunk_rows) == 1 else 'are'} indexed"
         ))
 
     used: dict[str, int] = {}
@@ -224,8 +226,8 @@ def _check(store: "Store") -> FsckReport:
     unneeded = [r for r in chunk_rows if r[0] not in needed_chunks]
     if unneeded:
         report.leftovers.append(Finding(
-            "unneeded", f"{len(unneeded)} stored blob(s), {sum(r[1] for r in unneeded)} bytes, "
-                        "are needed by no version (gc removes them after the grace period)"
+            "unneeded", f"{plural(len(unneeded), 'stored blob')}, {plural(sum(r[1] for r in unneeded), 'byte')}, "
+                        f"{'is' if len(unneeded) == 1 else 'are'} needed by no version (gc removes them after the grace period)"
         ))
     for path, _size, _m in blobs.list_tmp():
         report.leftovers.append(Finding("tmp", f"temp file {path} (gc removes it)"))
@@ -298,7 +300,7 @@ def _repair(store: "Store", report: FsckReport) -> None:
             report.repaired.extend(f"dropped the index row of lost blob {d}" for d in lost)
         lost_set = set(lost)
         for digest, chunks in db.execute("SELECT digest, chunks FROM chunked_files").fetchall():
-            parts = [c for c, _s in json.loads(chunks)]
+            parts = [c for c, _s in dbmod.json_cell(chunks, [], store.db_path)]
             if any(c in lost_set for c in parts):
                 db.execute("DELETE FROM chunked_files WHERE digest = ?", [digest])
                 report.repaired.append(f"dropped the index row of file {digest}, which lost a chunk")
@@ -329,9 +331,13 @@ def verify(store: "Store", version: "versions.Version | None" = None,
            callback: Callback | None = None) -> VerifyReport:
     """Re-hash the stored blobs of ``version``, or every stored blob if None.
 
-    Every blob a manifest names is read back and hashed (a missing or
-    unindexed one is reported too); with ``version=None`` so is every
-    indexed blob no version needs. Writes nothing.
+    For a version, every file its manifest names is read back and hashed
+    (a missing or unindexed one is reported too), keyed by the file's
+    digest. With ``version=None`` every stored blob (chunk row) is read
+    once, and every blob a version needs that the index lacks is reported
+    missing: one finding per damaged blob, keyed by the blob's digest, with
+    the versions that need it directly or as a chunk of one of their files.
+    Writes nothing.
     """
     callback = callback or NoOpCallback()
     report = VerifyReport()
@@ -340,9 +346,13 @@ def verify(store: "Store", version: "versions.Version | None" = None,
     if version is not None:
         digests = sorted({e.digest for e in versions.entries(store, version) if e.ref is None})
     else:
+        # the stored blobs, and the needed ones the index lacks (no row, so nothing else reports them)
         digests = [r[0] for r in db.execute(
-            "SELECT digest FROM entries WHERE ref IS NULL UNION SELECT digest FROM chunks "
-            "UNION SELECT digest FROM chunked_files ORDER BY 1"
+            "SELECT digest FROM chunks UNION SELECT d FROM ("
+            " SELECT digest AS d FROM entries WHERE ref IS NULL"
+            " UNION SELECT json_extract(j.value, '$[0]') FROM chunked_files f, json_each(f.chunks) j"
+            ") WHERE d NOT IN (SELECT digest FROM chunks) AND d NOT IN (SELECT digest FROM chunked_files) "
+            "ORDER BY 1"
         )]
     callback.set_size(len(digests))
     for digest in digests:
@@ -356,10 +366,12 @@ def verify(store: "Store", version: "versions.Version | None" = None,
 
 
 def _users(store: "Store", digest: str) -> list[str]:
-    """Qualified names of the versions that need ``digest``, each followed by its links."""
+    """Qualified names of the versions that need ``digest`` (a file, or a chunk of one), each followed by its links."""
     out: list[str] = []
     rows = store.db.execute(
-        "SELECT DISTINCT version_id FROM entries WHERE digest = ? ORDER BY version_id", [digest]
+        "SELECT DISTINCT version_id FROM entries WHERE ref IS NULL AND (digest = ? OR digest IN "
+        "(SELECT f.digest FROM chunked_files f, json_each(f.chunks) j WHERE json_extract(j.value, '$[0]') = ?)) "
+        "ORDER BY version_id", [digest, digest]
     ).fetchall()
     for (vid,) in rows:
         try:
@@ -478,6 +490,8 @@ def rebuild_index(store: "Store", callback: Callback | None = None) -> RebuildRe
         report.chunks_added, report.files_added = len(rows), len(file_rows)
     have = indexed | set(chunk_rows) | set(chunked) | set(file_rows)
     report.still_missing = sorted(d for d, _s in needed if d not in have)
+    if store.rebuild_pending:
+        store.finish_rebuild()  # gc may run again: the index holds what the blob store vouches for
     return report
 
 
@@ -526,9 +540,9 @@ def _rehash_legacy(blobs: Any, name: str, size: int, bad: str | None, wanted: di
         offset += step
         found += 1
     if offset == len(data):
-        report.recovered.append(f"{what}: re-hashed into {found} chunk(s) the manifests name")
+        report.recovered.append(f"{what}: re-hashed into {plural(found, 'chunk')} the manifests name")
     else:
         report.unrecovered.append(
-            f"{what}: re-hashing found {found} chunk(s) the manifests name in its first {offset} bytes; "
+            f"{what}: re-hashing found {plural(found, 'chunk')} the manifests name in its first {offset} bytes; "
             f"the other {len(data) - offset} bytes hold nothing a manifest names that could be told apart"
         )

@@ -15,6 +15,13 @@ Order of work, so that a crash at any point leaves a consistent store:
 4. files with no row (left by crashes or by step 3 being cut short) and
    temp files, once older than the grace period.
 
+Before any of it, gc checks that the database accounts for the blob store
+(:func:`unaccounted`): the blob store's marker names this store, and every
+blob a version needs is in the chunk index. If not, a file with no row may
+be the only copy of a needed blob (the index lost rows, or this is another
+store's database), so gc refuses with
+:class:`~localreg.errors.UnaccountedStore` and removes nothing.
+
 The grace period (default one hour) protects writes in progress: a draft's
 blobs are stored before the version that names them commits, and an
 ingest records its chunk rows only once all its files are stored. It must
@@ -32,11 +39,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import db as dbmod
 from . import versions
-from .errors import InvalidInput, NotFound, PermissionDenied
+from .errors import InvalidInput, NotFound, PermissionDenied, StoreError, UnaccountedStore
 from .objects import Objects
 from .objects.packs import data_sizes
 from .store import now
+from .text import plural
 
 if TYPE_CHECKING:
     from .store import Store
@@ -82,8 +91,60 @@ def live_chunks(store: "Store", exclude_versions: tuple[int, ...] | list[int] = 
     )
     live = {r[0] for r in db.execute(needed, [skip])}
     for (chunks,) in db.execute(f"SELECT chunks FROM chunked_files WHERE digest IN ({needed})", [skip]):
-        live.update(d for d, _size in json.loads(chunks))
+        live.update(d for d, _size in dbmod.json_cell(chunks, [], store.db_path))
     return live
+
+
+def unaccounted(store: "Store") -> list[str]:
+    """Why the database cannot account for the blob store's history (empty: it can).
+
+    * the database was made to rebuild the store and the rebuild has not finished;
+    * the blob store's marker is missing, unreadable, or names another store;
+    * blobs that versions need are not in the chunk index (then the files
+      no row names may hold them: ``localreg fsck --rebuild-index`` finds out).
+    """
+    reasons = []
+    blobs = store.blobs
+    if store.rebuild_pending:
+        reasons.append("the database was made to rebuild the store from its blobs, and the rebuild "
+                       "('localreg fsck --rebuild-index') has not finished")
+    try:
+        marker = blobs.read_marker()
+    except StoreError as e:
+        reasons.append(str(e))
+        marker = {}
+    except OSError as e:
+        reasons.append(f"the blob store {blobs.url} cannot be read: {e}")
+        marker = {}
+    if marker is None:
+        reasons.append(f"the blob store {blobs.url} has no store marker ({blobs.marker_path()})")
+    elif marker and marker.get("store_id") != store.store_id:
+        reasons.append(f"the blob store {blobs.url} belongs to store {marker.get('store_id')}, "
+                       f"the database to store {store.store_id}")
+    with store.snapshot() as db:
+        missing = db.execute(
+            "SELECT count(*), min(d) FROM ("
+            " SELECT DISTINCT digest AS d FROM entries WHERE ref IS NULL"
+            " UNION SELECT json_extract(j.value, '$[0]') FROM chunked_files f, json_each(f.chunks) j"
+            ") WHERE d NOT IN (SELECT digest FROM chunks) AND d NOT IN (SELECT digest FROM chunked_files)"
+        ).fetchone()
+    if missing[0]:
+        reasons.append(f"{plural(missing[0], 'blob')} that versions need {'is' if missing[0] == 1 else 'are'} "
+                       f"not in the chunk index (e.g. {missing[1]})")
+    return reasons
+
+
+def refuse_unaccounted(store: "Store") -> None:
+    """Raise :class:`UnaccountedStore` unless the database accounts for the blob store (see :func:`unaccounted`)."""
+    reasons = unaccounted(store)
+    if reasons:
+        raise UnaccountedStore(
+            f"gc refused: the database {store.db_path} cannot account for the blob store {store.blobs.url} "
+            f"({'; '.join(reasons)}), so files it does not know may be the only copy of needed data; "
+            "nothing was removed. Rebuild the chunk index from the blobs ('localreg fsck --rebuild-index') "
+            "or restore the database from a backup ('localreg restore BACKUP'); see docs/backup.md",
+            reasons,
+        )
 
 
 def expired(store: "Store") -> list["versions.Version"]:
@@ -101,12 +162,15 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
     says what a real run would do (counting expired versions as deleted).
     Raises :class:`InvalidInput` for a negative grace and
     :class:`~localreg.errors.ReadOnlyStore` on a read-only store (unless
-    ``dry_run``).
+    ``dry_run``), and :class:`~localreg.errors.UnaccountedStore`, removing
+    nothing, when the database cannot account for the blob store
+    (:func:`unaccounted`).
     """
     if not isinstance(grace, (int, float)) or grace < 0:
         raise InvalidInput(f"grace must be a duration of 0 seconds or more, not {grace!r}")
     if not dry_run:
         store.check_writable()  # even when there is nothing to remove: say so up front
+    refuse_unaccounted(store)
     report = GCReport(dry_run=dry_run)
     gone = expired(store)
     if not dry_run:
@@ -185,7 +249,7 @@ def _drop_rows(store: "Store", dead: list) -> tuple[list, set[str]]:
         dead_set = {r[0] for r in dead}
         broken = [
             d for d, chunks in db.execute("SELECT digest, chunks FROM chunked_files").fetchall()
-            if any(c in dead_set for c, _s in json.loads(chunks))
+            if any(c in dead_set for c, _s in dbmod.json_cell(chunks, [], store.db_path))
         ]
         db.conn.executemany("DELETE FROM chunked_files WHERE digest = ?", [(d,) for d in broken])
         db.execute("DELETE FROM chunks WHERE digest IN (SELECT value FROM json_each(?))", [digests])

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import access, names, orgs
+from . import db as dbmod
 from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
 from .filters import Field, compile_filter, time_field
 from .names import LATEST
@@ -109,8 +110,8 @@ _REG_SELECT = (
 )
 
 
-def _registry(row: Sequence) -> Registry:
-    types = json.loads(row[5]) if row[5] is not None else None
+def _registry(row: Sequence, db_path: Any) -> Registry:
+    types = dbmod.json_cell(row[5], None, db_path) if row[5] is not None else None
     return Registry(row[0], row[1], row[2], row[3], row[4], tuple(types) if types is not None else None,
                     row[6], row[7], row[8])
 
@@ -146,7 +147,7 @@ def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
         raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
     if row[4] == "restricted":
         access.require(store, row[0], "read")
-    return _registry(row)
+    return _registry(row, store.db_path)
 
 
 REGISTRY_FIELDS = {
@@ -167,7 +168,7 @@ def list_registries(store: "Store", org: str | None = None, filter: dict | None 
         f"{_REG_SELECT} WHERE o.name = ? AND ({fsql}) ORDER BY r.name", [org_name, *fparams]
     ).fetchall()
     # restricted registries are invisible to non-members
-    return [_registry(r) for r in rows if r[4] != "restricted" or access.readable(store, r[0], r[4])]
+    return [_registry(r, store.db_path) for r in rows if r[4] != "restricted" or access.readable(store, r[0], r[4])]
 
 
 def _check_types(types: Iterable[str] | None) -> list[str] | None:
@@ -307,8 +308,8 @@ COLLECTION_FIELDS["tags"] = COLLECTION_FIELDS["tag"]
 COLLECTION_ORDER = {"name": "c.name", "created_at": "c.created_at", "updated_at": "c.updated_at", "id": "c.id"}
 
 
-def _collection(row: Sequence) -> Collection:
-    return Collection(row[0], row[1], row[2], row[3], tuple(json.loads(row[4] or "[]")), row[5], row[6],
+def _collection(row: Sequence, db_path: Any) -> Collection:
+    return Collection(row[0], row[1], row[2], row[3], tuple(dbmod.json_cell(row[4], [], db_path)), row[5], row[6],
                       row[7], row[8], row[9], row[10], row[11], row[12] == "portfolio")
 
 
@@ -316,7 +317,7 @@ def get_collection(store: "Store", collection_id: int) -> Collection:
     row = store.db.execute(f"{_COLL_SELECT} WHERE c.id = ?", [collection_id]).fetchone()
     if not row:
         raise NotFound(f"collection id {collection_id} not found", collection_id)
-    return _collection(row)
+    return _collection(row, store.db_path)
 
 
 def list_collections(
@@ -333,7 +334,7 @@ def list_collections(
     col, desc = parse_order(order, COLLECTION_ORDER, "+name")
     w, p, ordering = keyset(f"({where}) AND ({fsql})", [*params, *fparams], col, desc, cursor, id_col="c.id")
     rows = store.db.execute(f"{_COLL_SELECT} WHERE {w} ORDER BY {ordering} LIMIT {min(int(limit), 2**62) + 1}", p).fetchall()
-    items = [_collection(r) for r in rows[:limit]]
+    items = [_collection(r, store.db_path) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and items:
         last = items[-1]

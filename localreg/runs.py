@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import access, hashing, names
+from . import db as dbmod
 from .errors import InvalidInput, NotFound
 from .store import now
 
@@ -48,8 +49,9 @@ _SELECT = (
 )
 
 
-def _run(row) -> RunInfo:
-    return RunInfo(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6] or "{}"), row[7], row[8], row[9])
+def _run(row, db_path) -> RunInfo:
+    return RunInfo(row[0], row[1], row[2], row[3], row[4], row[5], dbmod.json_cell(row[6], {}, db_path), row[7],
+                   row[8], row[9])
 
 
 def new_run_id() -> str:
@@ -99,7 +101,7 @@ def get_run(store: "Store", pk: int) -> RunInfo:
     row = store.db.execute(f"{_SELECT} WHERE r.id = ?", [pk]).fetchone()
     if not row:
         raise NotFound(f"run {pk} not found", pk)
-    return _run(row)
+    return _run(row, store.db_path)
 
 
 def find_run(store: "Store", path: str) -> RunInfo:
@@ -110,14 +112,14 @@ def find_run(store: "Store", path: str) -> RunInfo:
     row = store.db.execute(f"{_SELECT} WHERE e.name = ? AND p.name = ? AND r.run_id = ?", parts).fetchone()
     if not row:
         raise NotFound(f"run {parts[2]!r} not found in project {parts[0]}/{parts[1]}", path)
-    return _run(row)
+    return _run(row, store.db_path)
 
 
 def update_run(store: "Store", pk: int, *, config: dict | None = None, state: str | None = None,
                summary: dict | None = None) -> None:
     with store.transaction() as db:
         if summary:
-            cur = json.loads(db.execute("SELECT summary FROM runs WHERE id = ?", [pk]).fetchone()[0] or "{}")
+            cur = dbmod.json_cell(db.execute("SELECT summary FROM runs WHERE id = ?", [pk]).fetchone()[0], {}, store.db_path)
             cur.update(hashing.clean_metadata(summary, "summary", max_keys=None))
             db.execute("UPDATE runs SET summary = ? WHERE id = ?", [hashing.canonical_json(cur), pk])
         if config is not None:
@@ -140,7 +142,7 @@ def logged_by(store: "Store", version: "Version") -> RunInfo | None:
     row = store.db.execute(
         f"{_SELECT} WHERE r.id = (SELECT run_pk FROM versions WHERE id = ?)", [version.data_id]
     ).fetchone()
-    return _run(row) if row else None
+    return _run(row, store.db_path) if row else None
 
 
 def used_by(store: "Store", version: "Version") -> list[RunInfo]:
@@ -152,7 +154,7 @@ def used_by(store: "Store", version: "Version") -> list[RunInfo]:
         f"ON c.id = lv.collection_id WHERE lv.source_id = ? AND {vis}))) ORDER BY r.started_at",
         [version.data_id, version.data_id, *vparams],
     ).fetchall()
-    return [_run(r) for r in rows]
+    return [_run(r, store.db_path) for r in rows]
 
 
 def run_versions(store: "Store", run_pk: int, direction: str) -> list[int]:

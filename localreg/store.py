@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -41,6 +42,7 @@ from .errors import (
     ReadOnlyStore,
     StoreBusy,
     StoreError,
+    UnaccountedStore,
 )
 from .paths import DB_NAME, network_filesystem, resolve_home
 
@@ -56,6 +58,7 @@ CORE_REGISTRIES = {
     "dataset": ("The core registry for datasets.", ["dataset"]),
 }
 BUSY_RETRIES = 12
+REBUILD_PENDING = "rebuild_pending"  # store_info key: an index rebuild from the blobs has not finished
 
 
 def now() -> str:
@@ -105,11 +108,20 @@ class Store:
     folder cannot be written): listing, resolving and downloading work,
     every write raises :class:`ReadOnlyStore` saying why. A store whose
     files cannot be written is opened read-only anyway. Raises
-    :class:`StoreError` for a database that cannot be read,
+    :class:`StoreError` for a database that cannot be read
+    (:class:`~localreg.errors.CorruptDatabase` for a damaged one),
     :class:`IncompatibleStore` for one written by a newer localreg.
-    ``allow_unaccounted=True`` is for ``localreg fsck --rebuild-index``:
-    it opens a store whose database cannot account for the bytes its blob
-    store holds (empty, or emptied) instead of refusing it.
+
+    A store knows it had a history: its blob store holds a marker naming
+    the store's id (``localreg-store.json``, written once, before any blob),
+    and the database records the same id. A database that is missing, empty
+    (0 bytes) or holds no store while its blob store holds a marker or
+    blobs is refused with :class:`~localreg.errors.UnaccountedStore`,
+    writing nothing, as is a database whose id is not the marker's: opened
+    as a new store it would lose every version, and gc every blob.
+    ``allow_unaccounted=True`` opens it anyway (creating an empty database
+    that adopts the marker's id): that is for the paths that rebuild a
+    store, ``localreg fsck --rebuild-index``, and nothing else.
     """
 
     def __init__(
@@ -129,6 +141,8 @@ class Store:
         # opened to rebuild or repair: a database that cannot account for the blob store is not refused
         self.allow_unaccounted = bool(allow_unaccounted)
         self.db_path = self.home / DB_NAME
+        self.allow_unaccounted = allow_unaccounted
+        self.store_id: str | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self.readonly = readonly_from_env() if readonly is None else bool(readonly)
@@ -137,6 +151,7 @@ class Store:
         )
         self.immutable = False
         if not self.db_path.exists():
+            self._refuse_lost_history(blob_url, "is missing")
             if self.readonly:
                 raise NotFound(f"no localreg store at {self.home} (opened read-only, so none is created)",
                                str(self.home))
@@ -145,9 +160,12 @@ class Store:
             _check_creation_args(blob_url, org, entity, project)
             gid = _group_id(shared_group) if shared_group is not None else None
             self._create_home(gid)
-        elif not _writable(self.home) or not _writable(self.db_path):
-            self.readonly = True
-            self.readonly_reason = self.readonly_reason or f"no write permission on {self.home}"
+        else:
+            if _file_size(self.db_path) == 0:
+                self._refuse_lost_history(blob_url, "is empty (0 bytes)")
+            if not _writable(self.home) or not _writable(self.db_path):
+                self.readonly = True
+                self.readonly_reason = self.readonly_reason or f"no write permission on {self.home}"
         if self.readonly and not _writable(self.home):
             # SQLite cannot make the -shm file WAL readers need: read the file as it is, without locks
             self.immutable = True
@@ -158,7 +176,7 @@ class Store:
                 "there, so writers on different machines can corrupt the database; keep the home on a local "
                 "disk (the blobs may live elsewhere, see blob_url)"), stacklevel=2)
         try:
-            self._check_and_upgrade()
+            self._check_and_upgrade(blob_url)
             info = self.info()
             if "blob_url" not in info:
                 self._initialize(blob_url, org, entity, project)
@@ -166,10 +184,18 @@ class Store:
         except sqlite3.DatabaseError as e:
             self.close()
             raise self._translate(e) from None
+        except BaseException:
+            self.close()
+            raise
         self.blob_url = info["blob_url"]
         self.shared_group = info.get("shared_group")
         self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None,
                                readonly=self.readonly)
+        try:
+            self._check_marker(info.get("store_id"))
+        except BaseException:
+            self.close()
+            raise
         self._defaults = {
             "org": info.get("default_org", DEFAULT_ORG),
             "entity": info.get("default_entity", _entity_from_user(current_user())),
@@ -199,12 +225,121 @@ class Store:
         except OSError as e:
             raise StoreError(f"cannot create store home {self.home}: {e}") from None
 
-    def _check_and_upgrade(self) -> None:
+    # -- history: the marker in the blob store and the id in the database ------------------------
+    def _refuse_lost_history(self, blob_url: str | None, state: str) -> None:
+        """Raise :class:`UnaccountedStore` if the blob store shows a history this database lacks.
+
+        Called while the database holds no store (``state`` says how); looks
+        at ``blob_url``, else the default ``<home>/blobs``.
+        """
+        if self.allow_unaccounted:
+            return
+        url = blob_url or str(self.home / "blobs")
+        try:
+            blobs = BlobStore(url, readonly=True)
+            marker = blobs.read_marker()
+            data = blobs.holds_data()
+        except StoreError:
+            marker, data = {"store_id": "unknown (its marker is damaged)"}, True
+        except (OSError, ValueError, ImportError):
+            return  # unreachable or a bad URL: nothing shown, and creation reports a bad URL
+        if marker is None and not data:
+            return
+        if self._holds_store():
+            return  # another process created the store meanwhile: the marker is its own
+        held = "blobs" if data else "no blob yet"
+        whose = f"store {marker['store_id']}" if marker else "a store (no marker: written by an older localreg)"
+        raise UnaccountedStore(
+            f"store {self.home}: the database {self.db_path} {state}, but the blob store {url} holds the data "
+            f"of {whose} ({held}): opened as a new store it would lose every version, and gc every blob. "
+            "Restore the database from a backup ('localreg restore BACKUP'), or rebuild the chunk index from "
+            "the blobs ('localreg fsck --rebuild-index'); see docs/backup.md",
+            [f"database {state}", f"blob store holds {whose}"],
+        )
+
+    def _holds_store(self) -> bool:
+        """Whether the database records a store (as this connection sees it; never creates the file)."""
+        if not _file_size(self.db_path):
+            return False
+        try:
+            return self.db.execute("SELECT 1 FROM store_info WHERE key = 'blob_url'").fetchone() is not None
+        except (sqlite3.DatabaseError, StoreError):
+            return False
+
+    def _check_marker(self, store_id: str | None) -> None:
+        """Check the blob store's marker against the database's store id; write what is missing.
+
+        A store made before markers existed gets its id and marker on its
+        first writable open. The marker is created after the id commits, so
+        a crash in between leaves an id without a marker, which the next
+        open writes.
+        """
+        try:
+            marker = self.blobs.read_marker()
+        except StoreError:
+            if not self.allow_unaccounted:
+                raise
+            marker = None
+        except OSError:
+            self.store_id = store_id  # unreachable now: gc checks again before it removes anything
+            return
+        if marker is not None and store_id is not None and marker["store_id"] != store_id:
+            self._refuse_foreign(marker["store_id"], store_id)
+        if not self.readonly:
+            if store_id is None:
+                store_id = self._record_store_id(marker["store_id"] if marker else _new_store_id())
+            if marker is None and self._blob_root_present():
+                marker = self.blobs.create_marker(store_id, now())
+                if marker["store_id"] != store_id:
+                    self._refuse_foreign(marker["store_id"], store_id)
+        self.store_id = store_id
+
+    def _blob_root_present(self) -> bool:
+        """False for a local blob folder that is gone while rows name blobs (unmounted, most likely): no marker is
+        written into the mount point then; fsck reports the store as unreachable, gc refuses."""
+        if not self.blobs.is_local or os.path.isdir(self.blobs.root):
+            return True
+        return self.db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is None
+
+    def _refuse_foreign(self, theirs: str, ours: str) -> None:
+        if self.allow_unaccounted:
+            return
+        raise UnaccountedStore(
+            f"store {self.home}: the blob store {self.blob_url} belongs to store {theirs}, but the database "
+            f"{self.db_path} is store {ours}: it is another store's database, or the blob URL names another "
+            "store's blobs. Restore this store's database from a backup ('localreg restore BACKUP'); "
+            "see docs/backup.md",
+            [f"blob store marker names {theirs}", f"database names {ours}"],
+        )
+
+    def _record_store_id(self, store_id: str) -> str:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO store_info (key, value) VALUES ('store_id', ?)", [store_id])
+            return db.execute("SELECT value FROM store_info WHERE key = 'store_id'").fetchone()[0]
+
+    @property
+    def rebuild_pending(self) -> bool:
+        """True while a database made with ``allow_unaccounted`` has not had its index rebuilt."""
+        return REBUILD_PENDING in self.info()
+
+    def finish_rebuild(self) -> None:
+        """Say the chunk index was rebuilt from the blob store (call it inside the rebuild's last transaction).
+
+        Until then a database created by ``Store(..., allow_unaccounted=True)``
+        over a blob store with a history is marked as being rebuilt, and gc
+        refuses to remove anything from it.
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM store_info WHERE key = ?", [REBUILD_PENDING])
+
+    def _check_and_upgrade(self, blob_url: str | None = None) -> None:
         db = self.db
         try:
             applied = dbmod.applied_names(db)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.db_path} is not a readable localreg database: {e}") from None
+        if not applied:
+            self._refuse_lost_history(blob_url, "holds no store")
         unknown = [n for n in applied if n not in dbmod.KNOWN_MIGRATIONS]
         if unknown:
             written_by = "a newer localreg"
@@ -225,10 +360,20 @@ class Store:
                 dbmod.upgrade(db)
             except sqlite3.DatabaseError as e:
                 raise StoreError(f"cannot set up the database {self.db_path}: {e}") from None
+        dbmod.check_schema(db, self.db_path)
 
 
     def _initialize(self, blob_url, org, entity, project) -> None:
         url = blob_url or str(self.home / "blobs")
+        store_id = _new_store_id()
+        rebuilding = False
+        if self.allow_unaccounted:  # a rebuilt store takes the id its blobs name
+            with contextlib.suppress(OSError, ValueError, ImportError, StoreError):
+                found = BlobStore(url, readonly=True)
+                marker = found.read_marker()
+                if marker is not None:
+                    store_id = marker["store_id"]
+                rebuilding = marker is not None or found.holds_data()
         values = {
             "blob_url": url,
             "default_org": names.check_name(org or DEFAULT_ORG, "org name"),
@@ -237,12 +382,18 @@ class Store:
             "created_at": now(),
             "written_by": __version__,
             "schema": str(dbmod.SCHEMA_VERSION),
+            "store_id": store_id,
         }
+        if rebuilding:  # gc refuses until the rebuild says it is done (finish_rebuild)
+            values[REBUILD_PENDING] = now()
         gid = getattr(self, "_new_group", None)
         if gid is not None:
             import grp
             values["shared_group"] = grp.getgrgid(gid).gr_name
         with self.transaction() as db:
+            if db.execute("SELECT 1 FROM store_info WHERE key = 'blob_url'").fetchone():
+                return  # another process initialized it meanwhile
+            self._refuse_lost_history(blob_url, "holds no store")
             for k, v in values.items():
                 db.execute("INSERT OR IGNORE INTO store_info (key, value) VALUES (?, ?)", [k, v])
             self.ensure_org(values["default_org"])
@@ -485,6 +636,18 @@ class Store:
         return f"<Store {self.home}>"
 
 
+def _new_store_id() -> str:
+    return secrets.token_hex(16)
+
+
+def _file_size(path: Path) -> int | None:
+    """Size of ``path``, None if it does not exist."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 def _group_id(name: str) -> int:
     import grp
 
@@ -532,7 +695,8 @@ def open_store(home: str | os.PathLike | None = None, **kwargs: Any) -> Store:
     """A cached :class:`Store` for ``home`` (resolved as :func:`resolve_home` does)."""
     path = resolve_home(home)
     ro = kwargs.get("readonly")
-    key = (str(path), str(os.getpid()), str(readonly_from_env() if ro is None else bool(ro)))
+    key = (str(path), str(os.getpid()), str(readonly_from_env() if ro is None else bool(ro)),
+           str(bool(kwargs.get("allow_unaccounted"))))
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None or not store.db_path.exists():

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import access, hashing, names, orgs
+from . import db as dbmod
 from .errors import (
     Conflict,
     CorruptBlob,
@@ -33,6 +34,7 @@ from .filters import Field, compile_filter, time_field, version_field
 from .names import LATEST
 from .objects import Entry, Objects
 from .store import current_user, now
+from .text import plural
 
 if TYPE_CHECKING:
     from .store import Store
@@ -146,12 +148,12 @@ class Version:
         return d
 
 
-def _row_to_version(r: Sequence, aliases: tuple[str, ...], tags: tuple[str, ...]) -> Version:
+def _row_to_version(r: Sequence, aliases: tuple[str, ...], tags: tuple[str, ...], db_path: Any) -> Version:
     return Version(
         id=r[0], collection_id=r[1], collection=r[2], type=r[3], index=r[4], source_id=r[5],
         entity=r[6], project=r[7], org=r[8], registry=r[9],
         digest=r[10] or "", size=r[11] or 0, file_count=r[12] or 0,
-        description=r[13] or "", metadata=json.loads(r[14] or "{}"),
+        description=r[13] or "", metadata=dbmod.json_cell(r[14], {}, db_path),
         created_by=r[15], created_at=r[16], updated_at=r[17], ttl_expires_at=r[18],
         run_id=r[19], source_entity=r[20], source_project=r[21], source_collection=r[22],
         source_index=r[23], aliases=aliases, tags=tags,
@@ -193,7 +195,7 @@ def load(store: "Store", where: str, params: Sequence[Any] = (), order: str = "v
             ):
                 tags.setdefault(vid, []).append(tag)
     return [
-        _row_to_version(r, _alias_order(aliases.get(r[0], [])), tuple(tags.get(d, [])))
+        _row_to_version(r, _alias_order(aliases.get(r[0], [])), tuple(tags.get(d, [])), store.db_path)
         for r, d in zip(rows, data_ids)
     ]
 
@@ -416,8 +418,9 @@ def log_version(
             missing = set(stored) - Objects(store).present(stored)
             if missing:
                 raise CorruptBlob(
-                    f"cannot log {ent}/{proj}/{name}: {len(missing)} file(s) are not in the blob store "
-                    f"(e.g. {sorted(missing)[0]}); add them again",
+                    f"cannot log {ent}/{proj}/{name}: {plural(len(missing), 'file')} "
+                    f"{'is' if len(missing) == 1 else 'are'} not in the blob store "
+                    f"(e.g. {sorted(missing)[0]}); add {'it' if len(missing) == 1 else 'them'} again",
                     sorted(missing)[0],
                 )
             idx = db.execute("SELECT next_idx FROM collections WHERE id = ?", [cid]).fetchone()[0]
@@ -648,7 +651,7 @@ def delete(store: "Store", version: Version, *, delete_aliases: bool = False, un
             named = [l.qualified_name for l in links if l.id in shown]
             unseen = len(links) - len(named)
             if unseen:  # a restricted registry the user may not read is not named
-                named.append(f"{unseen} link{'s' if unseen != 1 else ''} in registries you are not a member of")
+                named.append(f"{plural(unseen, 'link')} in registries you are not a member of")
             raise Conflict(
                 f"{version.qualified_name} is linked to {', '.join(named)}; "
                 "unlink it first or pass unlink_links=True"

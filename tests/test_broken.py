@@ -28,29 +28,39 @@ import sys
 import textwrap
 from pathlib import Path
 
+import tempfile
+
 import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import localreg as wandb
 import localreg.store as store_mod
 from localreg import db as dbmod
-from localreg import fsck, ingest, paths, registries, runs, versions
+from localreg import catalog, fsck, ingest, paths, registries, runs, versions
 from localreg.cli import cli
 from localreg.errors import (
     CorruptBlob,
+    CorruptDatabase,
     DiskFull,
     FileChanged,
     IncompatibleStore,
     InvalidInput,
+    LocalregError,
     LocalregWarning,
     NotFound,
     ReadOnlyStore,
     StoreError,
+    UnaccountedStore,
     VerificationError,
 )
 from localreg.objects import PACK_LIMIT, Objects
 from localreg.store import Store, __version__
 
 from conftest import snapshot
+
+WAY_OUT = "restore the latest backup ('localreg restore BACKUP'), or move the file aside and rebuild the chunk index"
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -212,10 +222,12 @@ def test_a_corrupt_database_is_a_store_error_naming_the_file(home, make_files, r
         versions.list_versions(s, limit=1000)
         versions.resolve(s, "m1:v3")
         fsck.verify(s)
-    assert type(exc.value) is StoreError and isinstance(exc.value, OSError)
-    assert str(db_path) in str(exc.value)
+    assert type(exc.value) is CorruptDatabase and isinstance(exc.value, StoreError)
+    assert isinstance(exc.value, OSError)
+    assert f"the database {db_path} is corrupt" in str(exc.value)
+    assert WAY_OUT in str(exc.value)
     line = cli_error(runner, "--home", home, "ls")
-    assert str(db_path) in line
+    assert f"the database {db_path} is corrupt" in line and WAY_OUT in line
 
 
 def test_a_table_corrupt_inside_a_readable_database(home, make_files, runner, tmp_path):
@@ -249,6 +261,131 @@ def test_a_table_corrupt_inside_a_readable_database(home, make_files, runner, tm
     assert str(db_path) in cli_error(runner, "--home", home, "get", "m1:v3", "--root", tmp_path / "cli")
 
 
+def text_store(home: Path, make_files) -> Path:
+    """A closed store whose rows hold non-ASCII text and JSON; returns its checkpointed database file."""
+    s = Store(home, org="acme", entity="team", project="demo")
+    for i in range(3):
+        v, _ = ingest.log_path(s, make_files({f"f{i}.txt": f"{i}" * 500}), name="m", type="model",
+                               metadata={"note": "héllo wörld", "i": i}, description="modèle ünïcode")
+    registries.link(s, v, "wandb-registry-model/best")
+    s.close()
+    _checkpoint(home / "localreg.db")
+    return home / "localreg.db"
+
+
+def _replace_all(path: Path, old: bytes, new: bytes) -> None:
+    raw = path.read_bytes()
+    assert old in raw and len(old) == len(new), old
+    path.write_bytes(raw.replace(old, new))
+
+
+# a byte changed inside a text cell or inside the schema's text: the file still opens
+TEXT_FLIPS = {
+    "metadata not UTF-8": ('"note":"h\xc3\xa9llo'.encode("latin-1"), b'"note":"h\xc3\x29llo'),
+    "metadata not JSON": (b'{"i":0,"note"', b'{"i":0#"note"'),
+    "description not UTF-8": ("modèle".encode(), b"mod\xe8\xffle"),
+    "schema not UTF-8": (b"CREATE TABLE projects", b"CREATE TABLE pro\xffects"),
+}
+
+
+@pytest.mark.parametrize("how", list(TEXT_FLIPS))
+def test_a_byte_flipped_inside_text_is_the_corrupt_database_error(home, make_files, runner, tmp_path, how):
+    db_path = text_store(home, make_files)
+    _replace_all(db_path, *TEXT_FLIPS[how])
+    expected = f"the database {db_path} is corrupt"
+    files_before = home_files(home)
+
+    def library_calls(s):
+        return [lambda: versions.list_versions(s), lambda: versions.resolve(s, "m:v0"),
+                lambda: wandb.Api().artifact("m:v0").metadata]
+
+    with pytest.raises(CorruptDatabase) as exc:
+        s = Store(home)
+        for call in library_calls(s):
+            call()
+    assert expected in str(exc.value) and WAY_OUT in str(exc.value)
+    assert isinstance(exc.value, StoreError) and exc.value.path == str(db_path)
+    commands = [["ls"], ["show", "m:v0"], ["--json", "show", "m:v0"], ["get", "m:v0", "--root", tmp_path / "dl"]]
+    if how == "schema not UTF-8":  # nothing can be prepared: every command says so
+        commands += [["fsck"], ["verify", "--all"], ["gc", "--dry-run"], ["registry", "ls"], ["backup", tmp_path / "b"],
+                     ["log", make_files({"x.txt": "x"}), "-p", "demo", "-n", "m", "-t", "model"]]
+    for args in commands:
+        line = cli_error(runner, "--home", home, *args)
+        assert expected in line and WAY_OUT in line, args
+    after = {k: v for k, v in home_files(home).items() if not k.endswith(("-wal", "-shm"))}
+    assert after == files_before  # nothing written (SQLite's WAL index files aside)
+    assert not (tmp_path / "dl").exists() and not (tmp_path / "b").exists()
+
+
+# changes hypothesis may make to the database file: (where: anywhere past the header, or inside text, the
+# schema's or a row's; position as a fraction of that range; the new byte, often one that breaks UTF-8 or JSON)
+_FLIPS = st.lists(st.tuples(st.sampled_from(["anywhere", "text"]), st.floats(0, 1, exclude_max=True),
+                            st.one_of(st.integers(0, 255), st.sampled_from([0x80, 0xC3, 0xFF, 0x23, 0x22, 0x20]))),
+                  min_size=1, max_size=40)
+_TEXT = (b"CREATE TABLE", b"CREATE INDEX", b'"note"', "modèle".encode(), b"sha256:", b"wandb-registry")
+
+
+def _text_offsets(raw: bytes) -> list[int]:
+    """Offsets of bytes inside the schema's text and inside text cells (metadata, names, digests)."""
+    out = set()
+    for needle in _TEXT:
+        at = raw.find(needle)
+        while at >= 0:
+            out.update(range(at, min(at + 48, len(raw))))
+            at = raw.find(needle, at + 1)
+    return sorted(o for o in out if o >= 100)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(flips=_FLIPS)
+def test_scattered_byte_flips_in_the_database_give_a_clean_error(home, make_files, tmp_path, flips):
+    """Whatever bytes change in localreg.db, every verb either works or raises a LocalregError; the CLI never
+    shows a traceback and exits 0 or 1."""
+    if not (home / "localreg.db").exists():
+        text_store(home, make_files)
+        (tmp_path / "pristine.db").write_bytes((home / "localreg.db").read_bytes())
+    raw = bytearray((tmp_path / "pristine.db").read_bytes())
+    text = _text_offsets(bytes(raw))
+    for kind, where, value in flips:
+        if kind == "text":
+            raw[text[int(where * len(text))]] = value
+        else:  # past the 100-byte header: "not a database" is tested above
+            raw[100 + int(where * (len(raw) - 100))] = value
+    case = Path(tempfile.mkdtemp(dir=tmp_path))
+    (case / "localreg.db").write_bytes(bytes(raw))  # blob_url in the copy still names home/blobs
+
+    def verbs(s):
+        return [
+            lambda: versions.list_versions(s), lambda: versions.resolve(s, "m:v1"),
+            lambda: versions.entries(s, versions.resolve(s, "m:latest")),
+            lambda: registries.list_registries(s), lambda: fsck.fsck(s), lambda: fsck.verify(s),
+            lambda: runs.logged_by(s, versions.resolve(s, "m:v2")),
+            lambda: catalog.project_collections(s),
+            lambda: Objects(s).materialize(versions.entries(s, versions.resolve(s, "m:v0")), case / "dl"),
+        ]
+
+    try:
+        s = Store(case)
+    except LocalregError:
+        s = None
+    for call in verbs(s) if s is not None else []:
+        try:
+            call()
+        except LocalregError:
+            pass
+    if s is not None:
+        s.close()
+    runner = CliRunner()
+    for args in (["ls"], ["show", "m:v0"], ["fsck"], ["verify", "--all"]):
+        result = runner.invoke(cli, ["--home", str(case), *args])
+        assert result.exit_code in (0, 1), (args, result.output, result.exception)
+        assert "Traceback" not in result.output
+        if result.exit_code == 1:
+            assert isinstance(result.exception, SystemExit)
+            assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
 def test_cli_turns_any_leftover_sqlite_error_into_one_line(home, make_files, runner, monkeypatch):
     populated(home, make_files, n=2)
 
@@ -278,6 +415,136 @@ def test_a_store_from_a_newer_localreg_is_refused_naming_both_versions(store, ho
     assert "localreg 9.4.0" in line and f"localreg {__version__}" in line
     with pytest.raises(IncompatibleStore):
         wandb.Api().artifact("anything")
+
+
+# -- 2b. a database lost or emptied while the blob store holds the store's data ------------------------------------
+
+REFUSAL = ("Restore the database from a backup ('localreg restore BACKUP'), or rebuild the chunk index from "
+           "the blobs ('localreg fsck --rebuild-index')")
+
+
+def home_files(home: Path) -> dict:
+    """Every file under the home (blobs included), with its bytes' digest: nothing written or lost."""
+    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(home.rglob("*")) if p.is_file()}
+
+
+def _sqlite_without_tables(p: Path) -> None:
+    p.unlink()
+    conn = sqlite3.connect(p)
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+
+
+LOSSES = {
+    "truncated to 0 bytes": lambda p: os.truncate(p, 0),
+    "deleted": lambda p: p.unlink(),
+    "replaced by a database with no tables": _sqlite_without_tables,
+}
+
+
+@pytest.mark.parametrize("how", list(LOSSES))
+def test_a_lost_database_over_blobs_is_refused_by_every_command(home, make_files, runner, how):
+    populated(home, make_files, n=6)
+    db_path = home / "localreg.db"
+    _checkpoint(db_path)
+    LOSSES[how](db_path)
+    before = home_files(home)
+    marker = json.loads((home / "blobs" / "localreg-store.json").read_text())
+
+    for call in (lambda: Store(home), lambda: Store(home, create=True), lambda: Store(home, readonly=True),
+                 lambda: store_mod.open_store(home), lambda: wandb.Api().artifact("m1:v0")):
+        with pytest.raises(UnaccountedStore) as exc:
+            call()
+        assert isinstance(exc.value, StoreError) and isinstance(exc.value, OSError)
+        msg = str(exc.value)
+        assert str(db_path) in msg and f"holds the data of store {marker['store_id']}" in msg
+        assert REFUSAL in msg
+    with pytest.raises(UnaccountedStore):
+        wandb.init(project="demo")
+    src = make_files({"new.txt": "new"})
+    for args in (["ls"], ["init"], ["quickstart"], ["log", src, "-p", "demo", "-n", "m", "-t", "model"],
+                 ["gc", "--grace", "0"], ["fsck", "--repair"], ["verify", "--all"], ["registry", "ls"]):
+        line = cli_error(runner, "--home", home, *args)
+        assert REFUSAL in line, args
+    after = home_files(home)
+    if how == "replaced by a database with no tables":  # opening it set WAL mode in its header, and no more
+        conn = sqlite3.connect(db_path)
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+        conn.close()
+        del before["localreg.db"], after["localreg.db"]
+    assert after == before  # nothing written, nothing lost: not even the empty database
+
+
+def test_a_second_store_on_a_blob_store_with_data_is_refused(store, home, tmp_path, make_files, runner):
+    """A database lost while its blobs live elsewhere: a new store on the same blob URL is refused."""
+    ingest.log_path(store, make_files({"a.txt": "alpha"}), name="m", type="model")
+    before = state(store)
+    other = tmp_path / "other-home"
+    with pytest.raises(UnaccountedStore, match=r"localreg.db is missing, but the blob store .* holds the data of store"):
+        Store(other, blob_url=store.blob_url)
+    line = cli_error(runner, "--home", other, "init", "--blob-url", store.blob_url)
+    assert REFUSAL in line
+    assert state(store) == before
+    # the store itself is untouched, and opens as before
+    store.close()
+    assert versions.resolve(Store(home), "m:v0").file_count == 1
+
+
+def test_a_database_of_another_store_is_refused(store, home, make_files):
+    ingest.log_path(store, make_files({"a.txt": "alpha"}), name="m", type="model")
+    marker = store.blobs.read_marker()
+    assert marker["store_id"] == store.store_id == store.info()["store_id"]
+    store.db.execute("UPDATE store_info SET value = 'f00d' WHERE key = 'store_id'")
+    store.close()
+    with pytest.raises(UnaccountedStore, match=f"belongs to store {marker['store_id']}, but the database .* "
+                                               "is store f00d"):
+        Store(home)
+
+
+def test_a_store_from_before_markers_gets_its_marker_on_open(store, home, make_files):
+    ingest.log_path(store, make_files({"a.txt": "alpha"}), name="m", type="model")
+    store.blobs.fs.rm_file(store.blobs.marker_path())
+    store.db.execute("DELETE FROM store_info WHERE key = 'store_id'")
+    store.close()
+    again = Store(home)
+    assert again.store_id and again.blobs.read_marker()["store_id"] == again.store_id
+    assert again.info()["store_id"] == again.store_id
+
+
+def test_the_marker_is_created_once(store):
+    first = store.blobs.read_marker()
+    assert set(first) >= {"store_id", "created_at", "format"}
+    assert store.blobs.create_marker("someone-else", "now")["store_id"] == first["store_id"]
+    assert store.blobs.read_marker() == first
+
+
+def test_a_damaged_marker_is_refused(store, home):
+    store.blobs.fs.pipe_file(store.blobs.marker_path(), b"\x00garbage")
+    store.close()
+    with pytest.raises(StoreError, match="localreg-store.json is damaged"):
+        Store(home)
+
+
+def test_the_rebuild_path_opens_a_lost_database_and_gc_waits_for_the_rebuild(home, make_files):
+    populated(home, make_files, n=3)
+    (home / "localreg.db").unlink()
+    blobs_before = {p for p in home_files(home) if p.startswith("blobs/")}
+    s = Store(home, allow_unaccounted=True)  # what 'localreg fsck --rebuild-index' opens
+    marker = json.loads((home / "blobs" / "localreg-store.json").read_text())
+    assert s.store_id == marker["store_id"] and s.rebuild_pending
+    from localreg import gc
+    with pytest.raises(UnaccountedStore, match="rebuild"):
+        gc.gc(s, grace=0)
+    s.close()
+    again = Store(home)  # the database now names the store: it opens, gc still waits for the rebuild
+    assert again.rebuild_pending
+    with pytest.raises(UnaccountedStore, match="rebuild"):
+        gc.gc(again, grace=0)
+    assert {p for p in home_files(home) if p.startswith("blobs/")} == blobs_before
+    again.finish_rebuild()
+    assert not again.rebuild_pending
 
 
 # -- 3. read-only stores ---------------------------------------------------------------------------------------
@@ -745,3 +1012,18 @@ def test_a_file_that_cannot_be_read_is_refused_clearly(store, make_files):
     with pytest.raises(InvalidInput, match="points outside"):
         ingest.log_path(store, root, name="data", type="dataset")
     assert state(store) == before
+
+
+def test_an_unmounted_blob_folder_gets_no_marker_and_gc_refuses(home, make_files, tmp_path):
+    blobs = tmp_path / "mnt" / "blobs"
+    s = Store(home, blob_url=str(blobs))
+    ingest.log_path(s, make_files({"a.txt": "alpha"}), name="m", type="model")
+    s.close()
+    blobs.rename(tmp_path / "mnt" / "elsewhere")  # the mount went away
+    s = Store(home)
+    assert not blobs.exists()  # opening wrote nothing where the mount was
+    from localreg import gc
+    with pytest.raises(UnaccountedStore, match="has no store marker"):
+        gc.gc(s, grace=0)
+    assert not blobs.exists()
+    s.close()

@@ -474,7 +474,7 @@ def test_incremental_bundle(source, runner, make_files, tmp_path):
     # a store that lacks the left-out blobs refuses it, naming what is missing
     fresh = Store(tmp_path / "fresh")
     before = state(fresh)
-    with pytest.raises(BundleError, match=r"leaves out \d+ blob\(s\) that store .* does not have"):
+    with pytest.raises(BundleError, match=r"leaves out \d+ blobs that store .* does not have"):
         import_bundle(fresh, tmp_path / "inc.tar")
     assert state(fresh) == before
 

@@ -25,7 +25,8 @@ CREATE = {"org": "acme", "entity": "team", "project": "demo"}
 
 
 def new_store(tmp_path: Path, name: str, backend: str = "memory") -> Store:
-    blob_url = f"memory://seed-{os.getpid()}-{id(tmp_path)}-{name}" if backend == "memory" else None
+    # tmp_path is unique per test (id() is not: a later test may get an earlier one's, and its blobs)
+    blob_url = f"memory://seed-{os.getpid()}-{tmp_path.name}-{name}" if backend == "memory" else None
     return Store(tmp_path / name, blob_url=blob_url, **CREATE)
 
 

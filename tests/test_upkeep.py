@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from localreg import gc as gc_mod
 from localreg import hashing, ingest, registries, versions
 from localreg.cli import cli
 from localreg.cli.upkeep import Duration
-from localreg.errors import CorruptBlob, InvalidInput, NotFound
+from localreg.errors import CorruptBlob, InvalidInput, NotFound, StoreError, UnaccountedStore
 from localreg.objects import LINK_MODES, PACK_LIMIT, Objects
 from localreg.store import Store
 from tests.conftest import snapshot
@@ -227,6 +228,50 @@ def test_gc_keeps_what_no_version_needs_during_the_grace_period(three):
 def test_gc_needs_a_grace_of_zero_or_more(store):
     with pytest.raises(InvalidInput, match="grace"):
         gc_mod.gc(store, grace=-1)
+
+
+@pytest.mark.parametrize("lost", ["every chunk row", "one chunk row", "a chunked file's row"])
+def test_gc_removes_nothing_while_the_index_cannot_account_for_the_blobs(store, make_files, runner, lost):
+    """Index rows lost (a damaged database): the files they named look like orphans, but may be the only copy."""
+    v = log(store, make_files, {"a.bin": data("a", 3000), "big.bin": data("big", 3 * PACK_LIMIT)}, "m")
+    small = hashing.digest_bytes(data("a", 3000))
+    age_everything(store, 7200)
+    if lost == "every chunk row":
+        raw_sql(store, ("DELETE FROM chunks", []))
+    elif lost == "one chunk row":
+        raw_sql(store, ("DELETE FROM chunks WHERE digest = ?", [small]))
+    else:
+        raw_sql(store, ("DELETE FROM chunked_files", []))
+    rows, files = snapshot(store), files_of(store)
+    for dry_run in (True, False):
+        with pytest.raises(UnaccountedStore) as exc:
+            gc_mod.gc(store, grace=0, dry_run=dry_run)
+        msg = str(exc.value)
+        assert f"gc refused: the database {store.db_path} cannot account for the blob store" in msg
+        assert "not in the chunk index" in msg and "nothing was removed" in msg
+        assert "'localreg fsck --rebuild-index'" in msg and "'localreg restore BACKUP'" in msg
+        assert isinstance(exc.value, StoreError)
+    result = invoke(runner, "--home", store.home, "gc", "--grace", "0")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("Error: gc refused: ")
+    assert snapshot(store) == rows and files_of(store) == files
+    assert versions.resolve(store, "m:v0").id == v.id
+
+
+def test_gc_refuses_a_blob_store_marked_by_another_store(store, make_files):
+    log(store, make_files, {"a.bin": b"alpha"}, "m")
+    store.blobs.fs.pipe_file(store.blobs.marker_path(), json.dumps({"store_id": "someone-else"}).encode())
+    files = files_of(store)
+    with pytest.raises(UnaccountedStore, match="belongs to store someone-else"):
+        gc_mod.gc(store, grace=0)
+    assert files_of(store) == files
+    assert gc_mod.unaccounted(store) == [f"the blob store {store.blobs.url} belongs to store someone-else, "
+                                         f"the database to store {store.store_id}"]
+
+
+def test_gc_of_a_store_that_accounts_for_its_blobs_still_runs(three):
+    assert gc_mod.unaccounted(three["store"]) == []
+    gc_mod.gc(three["store"], grace=0)
 
 
 def test_gc_of_an_empty_store_does_nothing(store):
@@ -598,6 +643,32 @@ def test_verify_reports_corrupt_packed_bytes_and_missing_blobs(linked):
     assert "missing" in report.bad[linked["big"]]
 
 
+def test_verify_all_reports_a_damaged_chunk_of_a_chunked_file_once(store, make_files, runner):
+    """One finding per damaged blob: a chunk is not reported again as "needed by no version"."""
+    big = data("chunked", 3 * PACK_LIMIT)
+    v = log(store, make_files, {"big.bin": big, "small.bin": b"small"}, "m")
+    link = registries.link(store, v, "wandb-registry-model/m")
+    file_digest = hashing.digest_bytes(big)
+    [(chunks,)] = store.db.execute("SELECT chunks FROM chunked_files WHERE digest = ?", [file_digest]).fetchall()
+    first = json.loads(chunks)[0][0]
+    stored = len(chunk_rows(store))
+    assert stored == len(json.loads(chunks)) + 1
+    pack, offset = store.db.execute("SELECT pack, offset FROM chunks WHERE digest = ?", [first]).fetchone()
+    path = store.blobs.pack_path(pack) if pack else store.blobs.loose_path(first)
+    overwrite(store, path, (offset or 0) + 7, b"!")
+
+    report = fsck_mod.verify(store)
+    assert list(report.bad) == [first] and first in report.bad[first] and "corrupt" in report.bad[first]
+    assert report.versions == {first: [v.qualified_name, link.qualified_name]}
+    assert report.checked == stored
+    result = invoke(runner, "--home", store.home, "verify", "--all")
+    assert result.stdout == f"{report.bad[first]} (needed by {v.qualified_name}, {link.qualified_name})\n"
+    assert "no version" not in result.output
+    assert_error(result, f"Error: 1 of {stored} blobs missing or corrupt in store {store.home}")
+    # verifying the version still names the file that cannot be read
+    assert list(fsck_mod.verify(store, v).bad) == [file_digest]
+
+
 # == link modes ==================================================================================
 
 
@@ -940,3 +1011,174 @@ def test_cli_upkeep_commands_need_a_store(runner):
         result = invoke(runner, *args)
         assert result.exit_code == 1
         assert result.stderr.startswith("Error: no localreg store at ")
+
+
+# == backup and restore ==========================================================================
+
+BACKUP_WRITER = r"""
+import os, sys
+import localreg as wandb
+w, stop = sys.argv[1], sys.argv[2]
+run = wandb.init(entity="team", project="bk", job_type="writer")
+i = 0
+while not os.path.exists(stop) and i < 400:
+    artifact = wandb.Artifact("w" + w, type="model", metadata={"i": i, "note": "é" * (i % 7)})
+    with artifact.new_file("id.txt") as f:
+        f.write(f"{w}-{i}" * (1 + i % 50))
+    logged = run.log_artifact(artifact)
+    run.link_artifact(logged, "wandb-registry-model/bk", aliases=["w" + w])
+    i += 1
+run.finish()
+print(i)
+"""
+
+
+def test_backup_while_writers_run_is_consistent_and_restores(home, tmp_path, runner):
+    import subprocess
+    import sys
+
+    from localreg import backup as backup_mod
+
+    Store(home, org="acme").close()
+    stop = tmp_path / "stop"
+    env = dict(os.environ, LOCALREG_HOME=str(home), LOCALREG_ORG="acme")
+    writers = [subprocess.Popen([sys.executable, "-c", BACKUP_WRITER, str(w), str(stop)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(2)]
+    copies = []
+    try:
+        store = Store(home)
+        deadline = time.time() + 120
+        while len(copies) < 4 and time.time() < deadline:
+            if store.db.execute("SELECT count(*) FROM versions").fetchone()[0] > 6 * (len(copies) + 1):
+                path = tmp_path / f"backup-{len(copies)}.db"
+                if len(copies) % 2:
+                    report = backup_mod.backup(store, path)
+                    assert report.integrity == "ok" and report.path == str(path)
+                else:  # the command, in a process of its own
+                    out = subprocess.run([sys.executable, "-m", "localreg", "--home", str(home), "backup", str(path)],
+                                         env=env, capture_output=True, text=True, timeout=120)
+                    assert out.returncode == 0, out.stderr
+                    assert out.stdout.startswith(f"Wrote backup {path} (") and "integrity check ok" in out.stdout
+                    assert f"localreg --home {home} restore {path}" in out.stdout
+                copies.append(path)
+            time.sleep(0.05)
+    finally:
+        stop.write_text("stop")
+        outs = [p.communicate(timeout=300) for p in writers]
+    for p, (out, err) in zip(writers, outs):
+        assert p.returncode == 0, err
+    assert len(copies) == 4
+    counts = []
+    for i, path in enumerate(copies):
+        restored = tmp_path / f"restored-{i}"
+        result = invoke(runner, "--home", restored, "restore", path)
+        assert result.exit_code == 0, result.output
+        s = Store(restored)  # the same store (its blobs are the live store's): same id
+        assert s.store_id == store.store_id
+        report = fsck_mod.fsck(s)
+        assert report.ok, [p.message for p in report.problems]
+        assert fsck_mod.verify(s).ok
+        n = s.db.execute("SELECT count(*) FROM versions").fetchone()[0]
+        links = s.db.execute("SELECT count(*) FROM versions WHERE source_id IS NOT NULL").fetchone()[0]
+        assert n > 0 and links <= n - links  # a link is never there without its source
+        counts.append(n)
+        s.close()
+    assert counts == sorted(counts)  # each later backup holds at least what the earlier did
+    store.close()
+
+
+def test_backup_refuses_to_overwrite_and_checks_its_destination(store, home, make_files, tmp_path, runner):
+    from localreg import backup as backup_mod
+    from localreg.errors import AlreadyExists
+
+    log(store, make_files, {"a.bin": b"alpha"}, "m")
+    dest = tmp_path / "b.db"
+    dest.write_bytes(b"precious")
+    with pytest.raises(AlreadyExists, match=f"backup destination {dest} exists: pass force=True"):
+        backup_mod.backup(store, dest)
+    result = invoke(runner, "--home", home, "backup", dest)
+    assert_error(result, f"Error: backup destination {dest} exists: pass force=True (--force) to overwrite it")
+    assert dest.read_bytes() == b"precious"
+    with pytest.raises(InvalidInput, match="the store's own database"):
+        backup_mod.backup(store, home / "localreg.db")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        backup_mod.backup(store, tmp_path / "nowhere" / "b.db")
+    with pytest.raises(InvalidInput, match="is a folder"):
+        backup_mod.backup(store, tmp_path)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    out = ok(runner, "--home", home, "--json", "backup", dest, "--force").stdout
+    got = json.loads(out)
+    assert got["path"] == str(dest) and got["integrity"] == "ok" and got["versions"] == 1
+    assert got["store_id"] == store.store_id
+    assert dest.read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+def test_restore_replaces_a_broken_database_and_keeps_the_old_files(store, home, make_files, tmp_path, runner):
+    from localreg import backup as backup_mod
+    from localreg.errors import AlreadyExists
+
+    v = log(store, make_files, {"a.bin": b"alpha"}, "m")
+    backup_mod.backup(store, tmp_path / "b.db")
+    log(store, make_files, {"a.bin": b"beta"}, "m")
+    with pytest.raises(AlreadyExists, match="is healthy: restoring .* would drop every change"):
+        backup_mod.restore(home, tmp_path / "b.db")
+    assert versions.resolve(store, "m:v1")
+    store.close()
+    db_path = home / "localreg.db"
+    os.truncate(db_path, 0)  # the lost database: refused until restored
+    (home / "localreg.db-wal").write_bytes(b"stale")  # a WAL that must not be replayed into the restored file
+    result = ok(runner, "--home", home, "restore", tmp_path / "b.db")
+    assert f"Restored {tmp_path / 'b.db'} into {home} (1 version)" in result.stdout
+    aside = sorted(p.name for p in home.iterdir() if ".replaced-" in p.name)
+    assert len(aside) == 2 and aside[0].startswith("localreg.db.replaced-") and aside[1].endswith("-wal")
+    assert not (home / "localreg.db-wal").exists() or (home / "localreg.db-wal").read_bytes() != b"stale"
+    s = Store(home)
+    assert versions.resolve(s, "m:latest").id == v.id
+    assert fsck_mod.fsck(s).ok and fsck_mod.verify(s).ok
+    s.close()
+
+
+def test_restore_refuses_a_corrupt_backup_and_another_stores_backup(store, home, tmp_path, make_files):
+    from localreg import backup as backup_mod
+    from localreg.errors import CorruptDatabase
+
+    log(store, make_files, {"a.bin": b"alpha"}, "m")
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database" * 100)
+    with pytest.raises(CorruptDatabase, match="bad.db"):
+        backup_mod.restore(home, bad, force=True)
+    other = Store(tmp_path / "other", blob_url=str(tmp_path / "other-blobs"))
+    theirs = tmp_path / "theirs.db"
+    backup_mod.backup(other, theirs)
+    other.close()
+    # their backup names their blob store: pointing it at ours means editing it, which the marker catches
+    conn = __import__("sqlite3").connect(theirs)
+    conn.execute("UPDATE store_info SET value = ? WHERE key = 'blob_url'", [store.blob_url])
+    conn.commit()
+    conn.close()
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match="this backup is of another store"):
+        backup_mod.restore(home, theirs)
+    assert snapshot(store) == before
+
+
+def test_docs_backup_runs_as_written(tmp_path):
+    """docs/backup.md's bash blocks, in order, in a sandbox: back up, lose the database, be refused, restore."""
+    import re
+    import subprocess
+    import sys
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "backup.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", page, re.S)
+    assert len(blocks) == 3
+    box = tmp_path / "box"
+    (box / "bin").mkdir(parents=True)
+    shim = box / "bin" / "localreg"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m localreg "$@"\n')
+    shim.chmod(0o755)
+    env = dict(os.environ, LOCALREG_HOME=str(box / "home"), PATH=f"{box / 'bin'}:{os.environ['PATH']}")
+    for code in blocks:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=box, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, (code, done.stdout, done.stderr)
+    assert "OK: " in done.stdout and "match their digests" in done.stdout

@@ -15,6 +15,7 @@ from .common import BundleConflict, BundleError
 from .index import _split_qualified
 from .reading import _Index
 from .scratch import Present
+from ..text import plural
 
 # -- planning against the store --------------------------------------------------------------------
 
@@ -274,14 +275,14 @@ def _raise_conflicts(path: str, store: Store, plan: _Plan) -> None:
     if plan.conflicts:
         n = len(plan.conflicts)
         raise BundleConflict(
-            f"{n} conflict{'s' if n != 1 else ''} between bundle {path} and store {store.home}; nothing was "
+            f"{plural(n, 'conflict')} between bundle {path} and store {store.home}; nothing was "
             f"imported: " + "; ".join(plan.conflicts),
             list(plan.conflicts),
         )
     if plan.missing:
         first = sorted(plan.missing)[0]
         raise BundleError(
-            f"bundle {path} leaves out {len(plan.missing)} blob(s) that store {store.home} does not have "
+            f"bundle {path} leaves out {plural(len(plan.missing), 'blob')} that store {store.home} does not have "
             f"(e.g. {first}, needed by {', '.join(plan.missing[first][:3])}); export again without those "
             "exclusions; nothing was imported", path,
         )

@@ -34,6 +34,7 @@ from ..blobs import Callback
 from ..errors import AlreadyExists, LocalregError, LocalregWarning, NotFound, VerificationError
 from ..objects import LINK_MODES, Objects, verify_tree
 from ..store import Store, __version__
+from ..text import plural
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "fixtures"
 PROGRESS_DELAY = 0.5  # seconds before a bar appears: short transfers draw nothing
@@ -96,7 +97,11 @@ class State:
     _store: Store | None = field(default=None, repr=False)
 
     def store(self, create: bool = False, allow_unaccounted: bool = False) -> Store:
-        """The store, opened once per command; ``create`` makes a missing one, ``allow_unaccounted`` see :class:`Store`."""
+        """The store, opened once per command; ``create`` makes a missing one.
+
+        ``allow_unaccounted`` is for the commands that rebuild a store whose
+        database was lost (``fsck --rebuild-index``): see :class:`Store`.
+        """
         if self._store is None:
             try:
                 self._store = Store(self.home, create=create, allow_unaccounted=allow_unaccounted)
@@ -183,10 +188,6 @@ def _size(n: int) -> str:
             return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _aliases(v: versions.Version) -> str:
@@ -300,7 +301,7 @@ def get_artifact(state: State, ref: str, root: str | None, link_mode: str) -> No
     if state.as_json:
         _print_json({"root": os.path.abspath(root), "version": v.to_dict(), "files": [e.to_dict() for e in entries]})
         return
-    click.echo(f"Downloaded {v.qualified_name} ({_plural(len(entries), 'file')}, {_size(v.size)}) to {root}")
+    click.echo(f"Downloaded {v.qualified_name} ({plural(len(entries), 'file')}, {_size(v.size)}) to {root}")
 
 
 def _project_arg(value: str | None) -> tuple[str | None, str | None]:
@@ -348,10 +349,10 @@ def list_artifacts(state: State, project_path: str | None) -> None:
             click.echo(scope)
             current = scope
         kind = "" if c.is_sequence else "link collection, "
-        click.echo(f"  {c.name} ({c.type}, {kind}{_plural(len(vs), 'version')})")
+        click.echo(f"  {c.name} ({c.type}, {kind}{plural(len(vs), 'version')})")
         for v in vs:
             click.echo(
-                f"    {v.version:<5} {_short(v.digest)}  {_plural(v.file_count, 'file'):>9}  "
+                f"    {v.version:<5} {_short(v.digest)}  {plural(v.file_count, 'file'):>9}  "
                 f"{_size(v.size):>9}  {_aliases(v)}" + (f"  -> {v.source_qualified_name}" if v.is_link else "")
             )
 
@@ -387,7 +388,7 @@ def show_artifact(state: State, ref: str) -> None:
     if v.is_link:
         click.echo(f"  links to     {v.source_qualified_name}")
     click.echo(f"  digest       {v.digest}")
-    click.echo(f"  size         {_plural(v.file_count, 'file')}, {_size(v.size)}")
+    click.echo(f"  size         {plural(v.file_count, 'file')}, {_size(v.size)}")
     click.echo(f"  created      {v.created_at} by {v.created_by}")
     click.echo(f"  aliases      {_aliases(v)}")
     click.echo(f"  tags         {', '.join(v.tags) or '-'}")
@@ -628,7 +629,7 @@ def registry_ls(state: State, org: str | None) -> None:
         return
     for r in regs:
         click.echo(f"{r.org}/{r.full_name}  {r.visibility}  types: {_types(r)}  "
-                   f"{_plural(r.collection_count, 'collection')}")
+                   f"{plural(r.collection_count, 'collection')}")
         if r.description:
             click.echo(f"    {r.description}")
 
@@ -658,7 +659,7 @@ def registry_show(state: State, name: str, org: str | None) -> None:
     click.echo(f"  types        {_types(reg)}")
     click.echo("  collections:" if colls else "  collections: -")
     for c in colls:
-        click.echo(f"    {c.name} ({c.type}, {_plural(c.version_count, 'version')})")
+        click.echo(f"    {c.name} ({c.type}, {plural(c.version_count, 'version')})")
 
 
 @cli.command(name="versions")
@@ -683,7 +684,7 @@ def list_versions(state: State, collection_path: str) -> None:
     if state.as_json:
         _print_json({**coll.to_dict(), "versions": [v.to_dict() for v in vs]})
         return
-    click.echo(f"{coll.path} ({coll.type}, {_plural(len(vs), 'version')})")
+    click.echo(f"{coll.path} ({coll.type}, {plural(len(vs), 'version')})")
     for v in vs:
         source = v.source_qualified_name if v.is_link else _short(v.digest)
         click.echo(f"  {v.version:<5} {_aliases(v):<30} {source}")
@@ -738,12 +739,12 @@ def verify_artifact(state: State, ref: str | None, all_: bool, root: str | None)
             click.echo(p)
     if problems:
         raise VerificationError(
-            f"{_plural(len(problems), 'problem')} found in {v.qualified_name}" + (f" and {root}" if root else ""),
+            f"{plural(len(problems), 'problem')} found in {v.qualified_name}" + (f" and {root}" if root else ""),
             problems,
         )
     if not state.as_json:
         where = f" and {root}" if root else ""
-        click.echo(f"OK: {v.qualified_name}{where} ({_plural(len(entries), 'file')}) match their digests")
+        click.echo(f"OK: {v.qualified_name}{where} ({plural(len(entries), 'file')}) match their digests")
 
 
 @cli.command(name="info")
@@ -774,7 +775,7 @@ def store_info(state: State) -> None:
         ("home", data["home"]), ("blob url", data["blob_url"]), ("org", data["org"]),
         ("entity", data["entity"]), ("project", data["project"]),
         ("registries", s.registries), ("collections", s.collections), ("versions", s.versions),
-        ("links", s.links), ("runs", s.runs), ("bytes", f"{_size(s.bytes)} ({s.bytes} bytes in {_plural(s.chunks, 'blob')})"),
+        ("links", s.links), ("runs", s.runs), ("bytes", f"{_size(s.bytes)} ({s.bytes} bytes in {plural(s.chunks, 'blob')})"),
     ]
     for k, val in rows:
         click.echo(f"{k:<12} {val}")
@@ -880,7 +881,7 @@ def quickstart(ctx: click.Context) -> None:
 
     def logged(v: versions.Version, created: bool) -> str:
         what = "Logged" if created else "Already logged (deduplicated)"
-        return f"{what} {v.qualified_name} ({_plural(v.file_count, 'file')}, {_size(v.size)})"
+        return f"{what} {v.qualified_name} ({plural(v.file_count, 'file')}, {_size(v.size)})"
 
     click.echo(f"Store: {store.home}")
     click.echo(logged(dataset, data_created))

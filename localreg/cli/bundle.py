@@ -11,7 +11,8 @@ import sys
 
 import click
 
-from . import State, _plural, _print_json, _size, cli, pass_state, progress
+from ..text import plural
+from . import State, _print_json, _size, cli, pass_state, progress
 
 
 @cli.command(name="export")
@@ -62,7 +63,7 @@ def export_cmd(state: State, selections: tuple[str, ...], output: str | None, ex
             if state.as_json:
                 _print_json({"path": output, "digests": len(digests)})
             else:
-                click.echo(f"Wrote {_plural(len(digests), 'digest')} to {output}", err=True)
+                click.echo(f"Wrote {plural(len(digests), 'digest')} to {output}", err=True)
         elif state.as_json:
             _print_json(digests)
         else:
@@ -81,11 +82,11 @@ def export_cmd(state: State, selections: tuple[str, ...], output: str | None, ex
     if state.as_json:
         _print_json(report.to_dict())
         return
-    click.echo(f"Exported {_plural(len(report.versions), 'version')}, {_plural(len(report.links), 'link')} "
-               f"and {_plural(report.blobs, 'blob')} ({_size(report.bytes)}) to {report.path} "
+    click.echo(f"Exported {plural(len(report.versions), 'version')}, {plural(len(report.links), 'link')} "
+               f"and {plural(report.blobs, 'blob')} ({_size(report.bytes)}) to {report.path} "
                f"({_size(report.size)})")
     if report.excluded:
-        click.echo(f"  left out {_plural(report.excluded, 'blob')} the other side has")
+        click.echo(f"  left out {plural(report.excluded, 'blob')} the other side has")
     if report.signed_by:
         click.echo(f"  signed by {report.signed_by}")
 
@@ -123,7 +124,7 @@ def import_cmd(state: State, path: str, dry_run: bool, trust: tuple[str, ...]) -
                 click.echo(f"conflict: {c}", err=True)
         else:
             _print_json({"ok": False, "conflicts": e.conflicts})
-        raise Conflict(f"{_plural(len(e.conflicts), 'conflict')} with the store; nothing was imported") from None
+        raise Conflict(f"{plural(len(e.conflicts), 'conflict')} with the store; nothing was imported") from None
     if state.as_json:
         _print_json(report.to_dict())
         return
@@ -133,9 +134,9 @@ def import_cmd(state: State, path: str, dry_run: bool, trust: tuple[str, ...]) -
     if not report.changed:
         click.echo(f"Nothing to add: the store already holds everything in {path}")
         return
-    click.echo(f"{verb} {_plural(len(report.versions), 'version')}, {_plural(len(report.links), 'link')}, "
-               f"{_plural(len(report.aliases), 'alias')}, {_plural(len(report.runs), 'run')} and "
-               f"{_plural(report.blobs, 'blob')} ({_size(report.bytes)}) from {path}")
+    click.echo(f"{verb} {plural(len(report.versions), 'version')}, {plural(len(report.links), 'link')}, "
+               f"{plural(len(report.aliases), 'alias', 'aliases')}, {plural(len(report.runs), 'run')} and "
+               f"{plural(report.blobs, 'blob')} ({_size(report.bytes)}) from {path}")
     for title, items in (("registries", report.registries), ("allowed types", report.types_added),
                          ("collections", report.collections), ("versions", report.versions),
                          ("links", report.links), ("aliases", report.aliases), ("runs", report.runs)):

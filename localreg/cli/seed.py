@@ -7,7 +7,8 @@ import tempfile
 
 import click
 
-from . import State, _plural, _print_json, cli, pass_state
+from ..text import plural
+from . import State, _print_json, cli, pass_state
 
 
 @cli.command(name="seed")
@@ -39,8 +40,8 @@ def seed_store(state: State, file: str, check: bool) -> None:
             return
         regs = counts["registries"]
         click.echo(f"{file} is a valid seed file: {regs} registr{'y' if regs == 1 else 'ies'}, "
-                   f"{_plural(counts['artifacts'], 'artifact')}, {_plural(counts['versions'], 'version')}, "
-                   f"{_plural(counts['links'], 'link')}, {_plural(counts['files'], 'file')}")
+                   f"{plural(counts['artifacts'], 'artifact')}, {plural(counts['versions'], 'version')}, "
+                   f"{plural(counts['links'], 'link')}, {plural(counts['files'], 'file')}")
         return
     store = state.store(create=True)
     result = seed.load(store, file)

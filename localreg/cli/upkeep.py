@@ -19,7 +19,8 @@ from .. import fsck as fsck_mod
 from .. import gc as gc_mod
 from .. import names, versions
 from ..errors import Conflict, StoreError, VerificationError
-from . import State, _plural, _print_json, _size, cli, pass_state, progress
+from ..text import plural
+from . import State, _print_json, _size, cli, pass_state, progress
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -73,15 +74,15 @@ def gc_command(state: State, dry_run: bool, grace: float) -> None:
         click.echo(f"{would}{'remove' if dry_run else 'Removed'} {what}")
     click.echo(
         f"{'Would free' if dry_run else 'Freed'} {_size(report.bytes_freed)} ({report.bytes_freed} bytes): "
-        f"{_plural(report.loose_removed, 'loose object')}, {_plural(report.packs_removed, 'pack')} and "
-        f"{_plural(report.orphan_files_removed, 'orphan file')}; "
-        f"{_plural(report.chunks_removed, 'unneeded blob')} {'would leave' if dry_run else 'left'} the index"
+        f"{plural(report.loose_removed, 'loose object')}, {plural(report.packs_removed, 'pack')} and "
+        f"{plural(report.orphan_files_removed, 'orphan file')}; "
+        f"{plural(report.chunks_removed, 'unneeded blob')} {'would leave' if dry_run else 'left'} the index"
     )
     if report.pack_bytes_dead:
         click.echo(f"{_size(report.pack_bytes_dead)} of dead space stays in packs that still hold needed blobs")
     if report.kept_young:
-        what = "blob or file" if report.kept_young == 1 else "blobs and files"
-        click.echo(f"Kept {report.kept_young} unneeded {what} younger than the grace period")
+        kept = plural(report.kept_young, "unneeded blob or file", "unneeded blobs and files")
+        click.echo(f"Kept {kept} younger than the grace period")
 
 
 @cli.command(name="fsck")
@@ -133,22 +134,22 @@ def fsck_command(state: State, repair: bool, rebuild_index: bool) -> None:
     if not report.clean:
         if repair:
             n = len(report.unrepaired)
-            raise StoreError(f"{_plural(n, 'problem')} {'remains' if n == 1 else 'remain'} in store {store.home} "
+            raise StoreError(f"{plural(n, 'problem')} {'remains' if n == 1 else 'remain'} in store {store.home} "
                              "after repair")
         raise StoreError(
-            f"{_plural(len(report.problems), 'problem')} found in store {store.home}; "
+            f"{plural(len(report.problems), 'problem')} found in store {store.home}; "
             "'localreg fsck --repair' fixes what it safely can"
         )
     if not state.as_json:
-        done = f" ({_plural(len(report.repaired), 'repair')} made)" if report.repaired else ""
-        gc_note = f"; {_plural(len(report.leftovers), 'leftover')} for 'localreg gc'" if report.leftovers else ""
+        done = f" ({plural(len(report.repaired), 'repair')} made)" if report.repaired else ""
+        gc_note = f"; {plural(len(report.leftovers), 'leftover')} for 'localreg gc'" if report.leftovers else ""
         click.echo(f"OK: store {store.home} is consistent{done}{gc_note}")
 
 
 def _print_rebuild(store: Any, r: "fsck_mod.RebuildReport") -> None:
-    click.echo(f"Rebuilt the chunk index of {store.home} from {store.blobs.url}: read {_plural(r.packs, 'pack')} "
-               f"({r.packs_with_footer} with a footer) and {_plural(r.loose, 'loose object')}; added "
-               f"{_plural(r.chunks_added, 'chunk row')} and {_plural(r.files_added, 'chunked-file row')}")
+    click.echo(f"Rebuilt the chunk index of {store.home} from {store.blobs.url}: read {plural(r.packs, 'pack')} "
+               f"({r.packs_with_footer} with a footer) and {plural(r.loose, 'loose object')}; added "
+               f"{plural(r.chunks_added, 'chunk row')} and {plural(r.files_added, 'chunked-file row')}")
     for line in r.recovered:
         click.echo(f"recovered: {line}")
     for line in r.unrecovered:
@@ -223,8 +224,68 @@ def verify_store(state: State) -> None:
             click.echo(p)
     if problems:
         raise VerificationError(
-            f"{len(problems)} of {_plural(report.checked, 'blob')} missing or corrupt in store {store.home}",
+            f"{len(problems)} of {plural(report.checked, 'blob')} missing or corrupt in store {store.home}",
             problems,
         )
     if not state.as_json:
-        click.echo(f"OK: {_plural(report.checked, 'blob')} in store {store.home} match their digests")
+        click.echo(f"OK: {plural(report.checked, 'blob')} in store {store.home} match their digests")
+
+
+@cli.command(name="backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", "-f", is_flag=True, help="Overwrite PATH if it exists.")
+@pass_state
+def backup_command(state: State, path: str, force: bool) -> None:
+    """Write a consistent copy of the store's database to PATH, while writers run.
+
+    Uses SQLite's online backup API: the copy is the database as of one
+    commit. It is checked (integrity_check) before it gets its name. The
+    blobs are not copied (see docs/backup.md: back up the blob folder too).
+    Restore it with 'localreg restore PATH'.
+
+    Example:
+
+    \b
+        localreg backup /backups/localreg-$(date +%F).db
+    """
+    from .. import backup as backup_mod
+
+    report = backup_mod.backup(state.store(), path, force=force)
+    if state.as_json:
+        _print_json(report.to_dict())
+        return
+    click.echo(f"Wrote backup {report.path} ({_size(report.size)}): {plural(report.versions, 'version')}, "
+               f"{plural(report.blobs, 'blob')} indexed, integrity check ok")
+    click.echo(f"Restore it with: localreg --home {state.store().home} restore {report.path}")
+
+
+@cli.command(name="restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", "-f", is_flag=True,
+              help="Replace a healthy database too (every change since the backup is dropped).")
+@pass_state
+def restore_command(state: State, path: str, force: bool) -> None:
+    """Put the backup at PATH in place of the store's database.
+
+    Stop every process using the store first. The backup is checked, and
+    must be of this store (its blob store's marker names the same store).
+    A database that is missing, empty or corrupt is replaced; a healthy one
+    only with --force. The replaced files are kept as
+    localreg.db.replaced-TIME, never deleted.
+
+    Example:
+
+    \b
+        localreg restore /backups/localreg-2026-12-01.db
+        localreg fsck
+    """
+    from .. import backup as backup_mod
+
+    report = backup_mod.restore(state.home, path, force=force)
+    if state.as_json:
+        _print_json(report.to_dict())
+        return
+    for aside in report.moved_aside:
+        click.echo(f"Moved aside {aside}")
+    click.echo(f"Restored {report.backup} into {report.home} ({plural(report.versions, 'version')}); "
+               "check it with 'localreg fsck' and 'localreg verify --all'")

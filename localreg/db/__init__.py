@@ -23,13 +23,14 @@ Invariants the schema holds:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import DiskFull, StoreError
+from ..errors import CorruptDatabase, DiskFull, StoreError
 
 if TYPE_CHECKING:  # sqlite-utils (and numpy, which it pulls in) load on first connection
     from sqlite_utils import Database, Migrations
@@ -218,9 +219,12 @@ def connect(path: Path, *, readonly: bool = False, immutable: bool = False, time
         from urllib.parse import quote
 
         uri = f"file:{quote(str(path), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False,
+                               factory=Connection)
     else:
-        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False,
+                               factory=Connection)
+    conn.db_path = path
     try:
         conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
         if not (readonly or immutable):
@@ -239,8 +243,29 @@ def connect(path: Path, *, readonly: bool = False, immutable: bool = False, time
 _CORRUPT, _NOTADB, _IOERR, _FULL = 11, 26, 10, 13
 
 
+WAY_OUT = ("restore the latest backup ('localreg restore BACKUP'), or move the file aside and rebuild "
+           "the chunk index from the blobs ('localreg fsck --rebuild-index'); see docs/backup.md")
+
+
+def corrupt(path: Path | str, detail: str) -> CorruptDatabase:
+    """The one "the database is corrupt" error, naming the file and the way out."""
+    detail = " ".join(detail.split())
+    if len(detail) > 120:
+        detail = detail[:117] + "..."
+    return CorruptDatabase(f"the database {path} is corrupt ({detail}): {WAY_OUT}", str(path))
+
+
 def broken(e: BaseException, path: Path | str) -> StoreError | None:
-    """A :class:`StoreError` naming ``path`` if ``e`` says the database file is corrupt, unreadable or full."""
+    """A :class:`StoreError` naming ``path`` if ``e`` says the database file is corrupt, unreadable or full.
+
+    The one place that decides what an error SQLite (or reading a value
+    back from it) raised means: :class:`CorruptDatabase` for a malformed
+    file or text that is not UTF-8 (a flipped byte inside a text cell, or
+    inside the schema, whose text SQLite quotes in its error message),
+    :class:`DiskFull`, or None for errors callers handle (busy, constraints).
+    """
+    if isinstance(e, UnicodeDecodeError):
+        return corrupt(path, f"text that is not UTF-8: {e.reason} at byte {e.start}")
     if not isinstance(e, sqlite3.DatabaseError):
         return None
     code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+
@@ -251,10 +276,106 @@ def broken(e: BaseException, path: Path | str) -> StoreError | None:
     ):
         return DiskFull(f"disk full while writing to {path}: {msg}; the change was not made")
     if primary in (_CORRUPT, _NOTADB) or "malformed" in msg or "not a database" in msg:
-        return StoreError(f"{path} is corrupt or not a localreg database ({msg}); restore it from a backup")
+        return corrupt(path, msg)
     if primary == _IOERR or "disk I/O error" in msg:
         return StoreError(f"cannot read or write {path}: {msg}")
+    if msg.startswith("Could not decode to UTF-8"):  # a text cell whose bytes were changed
+        return corrupt(path, "a text value is not UTF-8")
     return None
+
+
+def json_cell(text: str | None, default: Any, path: Path | str) -> Any:
+    """A JSON value stored in a column of ``path`` (``default`` for NULL or '').
+
+    Every JSON column is written by localreg from ``json.dumps``, so text
+    that does not parse means the file was damaged: :class:`CorruptDatabase`.
+    """
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise corrupt(path, f"a stored JSON value does not parse: {e}") from None
+
+
+_TRANSLATED = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def _raise_translated(e: BaseException, path: Path | str) -> None:
+    err = broken(e, path)
+    if err is None:
+        raise e  # busy, constraint and the like: callers decide
+    raise err from None
+
+
+class Cursor(sqlite3.Cursor):
+    """A cursor whose every step turns a corrupt file into :class:`CorruptDatabase`.
+
+    Preparing a statement (SQLite parses the schema then, and quotes a
+    damaged schema in its error message, which may not be UTF-8) and
+    fetching rows (a text cell that is not UTF-8) are where damage shows:
+    both are translated here, once, for every query localreg runs.
+    """
+
+    def execute(self, sql, parameters=(), /):  # type: ignore[override]
+        try:
+            return super().execute(sql, parameters)
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def executemany(self, sql, seq_of_parameters, /):  # type: ignore[override]
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def executescript(self, sql_script, /):  # type: ignore[override]
+        try:
+            return super().executescript(sql_script)
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def fetchone(self):  # type: ignore[override]
+        try:
+            return super().fetchone()
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def fetchmany(self, size=None):  # type: ignore[override]
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def fetchall(self):  # type: ignore[override]
+        try:
+            return super().fetchall()
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except _TRANSLATED as e:
+            _raise_translated(e, self.connection.db_path)
+
+
+class Connection(sqlite3.Connection):
+    """A connection whose cursors are :class:`Cursor` (``db_path`` names the file in errors)."""
+
+    db_path: Path | str = "localreg.db"
+
+    def cursor(self, factory=Cursor):  # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, sql, parameters=(), /):  # type: ignore[override]
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters, /):  # type: ignore[override]
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def executescript(self, sql_script, /):  # type: ignore[override]
+        return self.cursor().executescript(sql_script)
 
 
 def _out_of_space(path: Path | str) -> bool:
@@ -303,14 +424,7 @@ def _database_class() -> type:
                 super().__init__(conn)
                 self.db_path = path
 
-            def execute(self, sql, parameters=None):  # type: ignore[override]
-                try:
-                    return super().execute(sql, parameters)
-                except sqlite3.DatabaseError as e:
-                    err = broken(e, self.db_path)
-                    if err is None:
-                        raise  # busy, constraint and the like: callers decide
-                    raise err from None
+            # every query goes through the connection's Cursor, which names the file when it is corrupt or full
 
         _DATABASE = LocalregDatabase
     return _DATABASE
@@ -324,6 +438,41 @@ def _retry_busy(fn, attempts: int = 50):
             if "locked" not in str(e) and "busy" not in str(e) or i == attempts - 1:
                 raise
             time.sleep(min(0.005 * (2 ** i), 0.2))
+
+
+_SCHEMA: dict[tuple[str, str], str] | None = None
+
+
+def expected_schema() -> dict[tuple[str, str], str]:
+    """``{(type, name): sql}`` of every table and index the migrations make (built once, in memory)."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        conn = sqlite3.connect(":memory:", isolation_level=None, factory=Connection)
+        try:
+            upgrade(_database_class()(conn, ":memory:"))
+            _SCHEMA = _schema_of(conn)
+        finally:
+            conn.close()
+    return _SCHEMA
+
+
+def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    return {(t, n): sql for t, n, sql in conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")}
+
+
+def check_schema(db: "Database", path: Path | str) -> None:
+    """:class:`CorruptDatabase` unless every table and index of the schema is there, as the migrations wrote it.
+
+    SQLite keeps the text of each ``CREATE`` statement; a changed byte in
+    it may still parse (a renamed column), and would then fail queries one
+    by one as "no such column": this catches it when the store opens.
+    Tables and indexes other tools add (``sqlite_stat1``...) are ignored.
+    """
+    have = _schema_of(db.conn)
+    for key, sql in expected_schema().items():
+        if have.get(key) != sql:
+            raise corrupt(path, f"its schema has {'a changed' if key in have else 'no'} {key[0]} {key[1]!r}")
 
 
 def applied_names(db: "Database") -> list[str]:
@@ -347,4 +496,4 @@ def upgrade(db: "Database") -> None:
         raise
 
 
-__all__ = ["connect", "upgrade", "migration_set", "SCHEMA_VERSION", "KNOWN_MIGRATIONS"]
+__all__ = ["connect", "upgrade", "migration_set", "broken", "corrupt", "json_cell", "SCHEMA_VERSION", "KNOWN_MIGRATIONS"]
