@@ -27,6 +27,8 @@ from . import State, cli, pass_state
 def run(state: State, module: bool, target: str, args: tuple[str, ...]) -> None:
     """Run TARGET (a script, or a module with -m) with 'import wandb' giving localreg.
 
+    Example:
+
     \b
         localreg run train.py --epochs 3
         localreg --home ./store run -m my_pipeline.train
