@@ -206,6 +206,19 @@ def test_as_wandb_outside_pytest_makes_import_wandb_localreg(tmp_path):
     assert out.stdout.split("\n")[:2] == ["caught localreg.errors", "True True ['latest', 'best']"]
 
 
+def test_the_docs_script_example_runs(tmp_path):
+    """docs/integrations.md "In a script": the example runs as shown and prints the logged version."""
+    page = (ROOT / "docs" / "integrations.md").read_text()
+    section = page.split("## In a script", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(code)
+    env = _env()
+    env["LOCALREG_HOME"] = str(tmp_path / "home")
+    out = subprocess.run([sys.executable, "example.py"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "v0\n"
+
+
 def test_localreg_run_runs_a_script_with_wandb_as_localreg(tmp_path):
     """localreg CLI `localreg run script.py ARGS`: the script's (and its libraries') `import wandb` gives localreg."""
     (tmp_path / "lib_that_uses_wandb.py").write_text("import wandb\n\ndef which():\n    return wandb.__name__\n")
