@@ -5,6 +5,8 @@ library that imports wandb itself): the script runs as ``python SCRIPT
 ARGS`` would, as ``__main__`` with ``sys.argv = [SCRIPT, *ARGS]``, after
 :func:`localreg.as_wandb`. ``-m MODULE`` runs a module instead, as
 ``python -m`` does. ``--home`` sets the store the script's runs write to.
+Child processes of the script get the same through ``PYTHONPATH`` (see
+:mod:`localreg.compat.shim`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ def run(state: State, module: bool, target: str, args: tuple[str, ...]) -> None:
     """
     if not module and not os.path.isfile(target):
         raise click.ClickException(f"no such script: {target}")
-    from ..compat import as_wandb
+    from ..compat import SHIM_DIR, as_wandb
 
     if state.home is not None:
         os.environ["LOCALREG_HOME"] = os.path.abspath(state.home)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SHIM_DIR, os.environ.get("PYTHONPATH")) if p)
     as_wandb()
     sys.argv = [target, *args]
     if not module:

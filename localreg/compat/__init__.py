@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -56,6 +57,8 @@ ALIASES: dict[str, str] = {
 }
 
 DOCS = "docs/integrations.md"
+# put first on PYTHONPATH, it makes ``import wandb`` give localreg in any process (see localreg.compat.shim)
+SHIM_DIR = str(Path(__file__).resolve().parent / "shim")
 
 
 class LocalOnly(NotImplementedError):

@@ -225,9 +225,12 @@ def test_localreg_run_runs_a_script_with_wandb_as_localreg(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(
         """
-        import sys
+        import subprocess, sys
         import lib_that_uses_wandb
         print(lib_that_uses_wandb.which(), sys.argv[1:], __name__)
+        # a child process (a Dagster step, a multiprocessing worker) gets localreg too
+        child = "import wandb, wandb.errors, localreg; print(wandb.__name__, wandb.errors is localreg.errors)"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout.strip())
         sys.exit(3)
         """
     ))
@@ -235,12 +238,24 @@ def test_localreg_run_runs_a_script_with_wandb_as_localreg(tmp_path):
     env["LOCALREG_HOME"] = str(tmp_path / "home")
     out = subprocess.run([sys.executable, "-m", "localreg", "run", str(script), "--epochs", "2"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.stdout.strip() == "localreg ['--epochs', '2'] __main__"
+    assert out.stdout.splitlines() == ["localreg ['--epochs', '2'] __main__", "localreg True"]
     assert out.returncode == 3, out.stderr
     missing = subprocess.run([sys.executable, "-m", "localreg", "run", str(tmp_path / "nope.py")],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert "nope.py" in missing.stderr
+
+
+def test_the_shim_folder_on_pythonpath_makes_wandb_localreg(tmp_path):
+    """localreg `SHIM_DIR` first on PYTHONPATH (for `dagster dev` and other launchers): any process's `import wandb` is localreg."""
+    from localreg.compat import SHIM_DIR
+
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([SHIM_DIR, env["PYTHONPATH"]])
+    code = ("import sys, wandb, localreg; from wandb.sdk.lib import telemetry; "
+            "print(wandb is localreg, sys.modules['wandb'] is localreg, 'localreg.compat.shim.wandb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert out.stdout == "True True False\n", out.stderr
 
 
 # -- what integrations call on the module and on the run ---------------------------------
