@@ -90,10 +90,12 @@ class _AliasLoader(importlib.abc.Loader):
         # ``from wandb.sdk import launch`` looks ``launch`` up on the module, then imports
         # ``<module.__name__>.launch``, a localreg name that does not exist: give the module
         # its W&B children as attributes (the top, localreg itself, has them lazily)
+        # (refreshed: a test runner that drops the modules a run imported, as pytester does,
+        # leaves these attributes naming the dropped copies; never replaces a non-module)
         if self.target != "localreg":
             for alias, target in ALIASES.items():
                 parent, _, child = alias.rpartition(".")
-                if parent == self.fullname and child not in module.__dict__:
+                if parent == self.fullname and isinstance(module.__dict__.get(child, sys), ModuleType):
                     setattr(module, child, importlib.import_module(target))
 
 
