@@ -19,6 +19,13 @@ from pathlib import Path
 
 import pytest
 
+try:
+    # imported at collection, before any test: numpy cannot be imported twice in a process, and
+    # pytester's in-process runs (tests/test_plugin.py) drop the modules a run imported, numpy included
+    import numpy  # noqa: F401
+except ImportError:
+    pass
+
 
 def _require(module: str) -> None:
     if importlib.util.find_spec(module) is None:
