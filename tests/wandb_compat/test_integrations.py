@@ -11,6 +11,7 @@ wandb, which must stay absent); with ``LOCALREG_REQUIRE_INTEGRATIONS=1``
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.metadata
 import importlib.util
 import os
@@ -149,10 +150,13 @@ def test_dagster_io_manager_materializes_and_loads_artifacts(no_real_wandb, wand
         "wandb_artifacts_manager": wandb_artifacts_io_manager.configured(
             {"base_dir": str(tmp_path / "dagster"), "cache_duration_in_minutes": 0}),
     }
-    result = materialize(
-        [numbers, doubled, scores, best], resources=resources,
-        run_config={"resources": {"wandb_config": {"config": {"entity": "test-team", "project": "dagster-demo"}}}},
-    )
+    # in a thread of its own: Dagster makes and closes an event loop per run, and cannot (it leaves a
+    # coroutine unawaited) where an earlier test in this process left one marked running
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(
+            materialize, [numbers, doubled, scores, best], resources=resources,
+            run_config={"resources": {"wandb_config": {"config": {"entity": "test-team", "project": "dagster-demo"}}}},
+        ).result()
     assert result.success
     assert result.output_for_node("best") == "b"
 
