@@ -22,6 +22,7 @@ _EXPORTS = {
     "Run": "localreg.sdk.run",
     "Settings": "localreg.sdk.run",
     "finish": "localreg.sdk.run",
+    "join": "localreg.sdk.run",
     "init": "localreg.sdk.run",
     "link_artifact": "localreg.sdk.run",
     "log": "localreg.sdk.run",
@@ -29,6 +30,10 @@ _EXPORTS = {
     "login": "localreg.sdk.run",
     "use_artifact": "localreg.sdk.run",
     "Table": "localreg.sdk.table",
+    "termlog": "localreg.compat.term",
+    "termwarn": "localreg.compat.term",
+    "termerror": "localreg.compat.term",
+    "as_wandb": "localreg.compat",
     "LocalregError": "localreg.errors",
     "NotFound": "localreg.errors",
     "export_bundle": "localreg.bundle",
@@ -37,14 +42,26 @@ _EXPORTS = {
     "open_store": "localreg.store",
 }
 
+# W&B's submodules, as attributes too: ``import localreg as wandb; wandb.errors.CommError``
+_SUBMODULES = {
+    "errors": "localreg.errors",
+    "sdk": "localreg.sdk",
+    "data_types": "localreg.compat.data_types",
+    "apis": "localreg.compat.apis",
+    "util": "localreg.compat.util",
+    "wandb_run": "localreg.sdk.run",
+}
+
 __all__ = sorted([*_EXPORTS, "__version__", "run"])
 
 if TYPE_CHECKING:
     from .bundle import export_bundle, import_bundle
+    from .compat import as_wandb
+    from .compat.term import termerror, termlog, termwarn
     from .errors import LocalregError, NotFound
     from .sdk.api import Api, ArtifactCollection, Registry
     from .sdk.artifact import Artifact
-    from .sdk.run import Run, Settings, finish, init, link_artifact, log, log_artifact, login, use_artifact
+    from .sdk.run import Run, Settings, finish, init, join, link_artifact, log, log_artifact, login, use_artifact
     from .sdk.table import Table
     from .store import Store, open_store
 
@@ -55,10 +72,13 @@ def __getattr__(name: str) -> Any:
         from .sdk.run import current
 
         return current()
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(_SUBMODULES[name])
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'localreg' has no attribute {name!r}")
-    import importlib
 
     # not cached in this module: if the submodule is ever reloaded (pytester
     # does that between in-process runs) every lookup must see its new classes

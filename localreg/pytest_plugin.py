@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -252,24 +251,19 @@ def localreg_seed(localreg_store: "Store", request: pytest.FixtureRequest) -> Ca
 def wandb_offline(localreg_home: Path) -> Iterator["ModuleType"]:
     """``import wandb`` gives ``localreg`` (on the test's store) until the test ends.
 
-    ``sys.modules["wandb"]`` (and any ``wandb.*`` submodule) is replaced for
-    the test, and modules that already did ``import wandb`` of a real wandb
-    get localreg as their ``wandb`` global; all is restored afterwards.
-    ``WANDB_MODE`` is ``offline`` as a safety net. Names taken with
-    ``from wandb import X`` before the test keep the real ``X``.
+    Every ``wandb.*`` path W&B code imports (``wandb.errors``,
+    ``wandb.sdk.artifacts.artifact``...) is the very localreg module that
+    localreg itself uses (see :mod:`localreg.compat`), so ``except
+    wandb.errors.NotFound`` catches what localreg raises. Modules that
+    already did ``import wandb`` of a real wandb get localreg as their
+    ``wandb`` global. When the test ends, the ``wandb`` entries of
+    ``sys.modules`` are exactly what they were before, and those globals
+    are restored. ``WANDB_MODE`` is ``offline`` as a safety net. Names taken
+    with ``from wandb import X`` before the test keep the real ``X``.
     """
-    import localreg
+    from .compat import wandb_aliased
 
     with pytest.MonkeyPatch.context() as mp:
-        real = sys.modules.get("wandb")
-        for name in [m for m in sys.modules if m == "wandb" or m.startswith("wandb.")]:
-            mp.delitem(sys.modules, name)
-        mp.setitem(sys.modules, "wandb", localreg)
         mp.setenv("WANDB_MODE", "offline")
-        if real is not None and real is not localreg:
-            for module in list(sys.modules.values()):
-                # the module's __dict__, not getattr: a module __getattr__ could warn or compute
-                namespace = getattr(module, "__dict__", None)
-                if isinstance(namespace, dict) and namespace.get("wandb") is real:
-                    mp.setattr(module, "wandb", localreg)
-        yield localreg
+        with wandb_aliased() as localreg:
+            yield localreg

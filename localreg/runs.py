@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import access, hashing, names
 from . import db as dbmod
-from .errors import InvalidInput, NotFound
+from .errors import AlreadyExists, InvalidInput, NotFound
 from .store import now
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from .versions import Version
 
 _ALPHABET = string.ascii_lowercase + string.digits
+# W&B's ``resume=``: what a run id that exists (or not) does (None: localreg resumes it, as "allow")
+RESUME_MODES = (None, False, True, "allow", "auto", "must", "never")
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,19 @@ def start_run(
     name: str | None = None,
     job_type: str | None = None,
     config: dict | None = None,
+    resume: bool | str | None = None,
 ) -> RunInfo:
-    """Start a run, or resume it when ``run_id`` names one that exists."""
+    """Start a run, or resume it when ``run_id`` names one that exists.
+
+    ``resume`` as W&B's ``wandb.init``: ``"must"`` raises :class:`NotFound`
+    unless the run exists, ``"never"`` raises :class:`AlreadyExists` if it
+    does; ``"allow"``, ``"auto"``, ``True``, ``False`` and ``None`` resume
+    an existing run and start a missing one.
+    """
+    if resume not in RESUME_MODES:
+        raise InvalidInput(f"invalid resume {resume!r}: use 'allow', 'must', 'never', 'auto', True or False")
+    if resume == "must" and not run_id:
+        raise InvalidInput("resume='must' needs the id of the run to resume")
     ent = names.check_name(store.default("entity", entity), "entity name")
     proj = names.check_name(store.default("project", project), "project name")
     rid = names.check_name(run_id, "run id") if run_id else new_run_id()
@@ -80,6 +93,10 @@ def start_run(
     with store.transaction() as db:
         pid = store.ensure_project(ent, proj)
         row = db.execute("SELECT id, config FROM runs WHERE project_id = ? AND run_id = ?", [pid, rid]).fetchone()
+        if resume == "must" and not row:
+            raise NotFound(f"resume='must' but run ({rid}) doesn't exist in project {ent}/{proj}", rid)
+        if resume == "never" and row:
+            raise AlreadyExists(f"resume='never' but run ({rid}) already exists in project {ent}/{proj}")
         if row:
             merged = {**json.loads(row[1] or "{}"), **cfg}
             db.execute(
@@ -116,8 +133,12 @@ def find_run(store: "Store", path: str) -> RunInfo:
 
 
 def update_run(store: "Store", pk: int, *, config: dict | None = None, state: str | None = None,
-               summary: dict | None = None) -> None:
+               summary: dict | None = None, name: str | None = None) -> None:
+    if name is not None and not isinstance(name, str):
+        raise InvalidInput("run name must be a string")
     with store.transaction() as db:
+        if name is not None:
+            db.execute("UPDATE runs SET name = ? WHERE id = ?", [name, pk])
         if summary:
             cur = dbmod.json_cell(db.execute("SELECT summary FROM runs WHERE id = ?", [pk]).fetchone()[0], {}, store.db_path)
             cur.update(hashing.clean_metadata(summary, "summary", max_keys=None))

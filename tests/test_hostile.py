@@ -205,19 +205,21 @@ tags_st = st.lists(st.one_of(hostile_text, st.sampled_from(["best", "a b", "a  b
 @example(aliases=["ok"], tags=["e\u0301"], moved=[])
 def test_aliases_and_tags(world, aliases, tags, moved):
     name = fresh("tagged")
+    # as W&B's client, log_artifact takes "" among the aliases; it names nothing and is not stored
+    kept = [a for a in aliases if a != ""]
     art = new_artifact(name, "model")
     before = state(world.store)
     try:
         logged = world.run.log_artifact(art, aliases=aliases, tags=tags)
     except LocalregError:
         assert state(world.store) == before
-        assert not (all(map(valid_alias, aliases)) and all(map(valid_tag, tags)))
+        assert not (all(map(valid_alias, kept)) and all(map(valid_tag, tags)))
         return
-    assert all(map(valid_alias, aliases)) and all(map(valid_tag, tags))
-    assert set(logged.aliases) == {"latest", *aliases}
+    assert all(map(valid_alias, kept)) and all(map(valid_tag, tags))
+    assert set(logged.aliases) == {"latest", *kept}
     assert sorted(logged.tags) == sorted(set(tags))
     api = wandb.Api()
-    for alias in aliases:
+    for alias in kept:
         assert api.artifact(f"{name}:{alias}").id == logged.id
         assert [a.id for a in api.artifacts("model", name, filter={"alias": alias})] == [logged.id]
     for tag in tags:

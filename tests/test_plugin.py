@@ -33,7 +33,8 @@ class Api:
 @pytest.fixture
 def project(pytester):
     """A throwaway project that turns every warning into an error, as localreg's own suite does."""
-    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    # pytest-benchmark warns (an error here) when it sees xdist, as it does in an xdist worker
+    pytester.makeini("[pytest]\nfilterwarnings = error\naddopts = -p no:benchmark\n")
     return pytester
 
 

@@ -922,6 +922,7 @@ from . import access  # noqa: E402,F401
 from . import ui  # noqa: E402,F401
 from . import seed  # noqa: E402,F401
 from . import bundle  # noqa: E402,F401
+from . import run as _run  # noqa: E402,F401
 
 
 __all__ = ["cli", "main", "LocalregGroup", "ProgressBar", "progress"]

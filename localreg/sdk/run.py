@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -85,6 +86,20 @@ class Settings(dict):
         return self.get(key)
 
 
+def _without_empty(aliases: Any) -> Any:
+    """W&B's client takes ``""`` among aliases (spaCy's logger passes one): it names nothing, so drop it.
+
+    W&B's validator refuses only ``/`` and ``:`` and sends the rest on; an
+    empty alias can never be resolved (``name:`` is not a reference), so
+    localreg stores none for it instead of refusing the whole call.
+    """
+    if aliases == "":
+        return None
+    if isinstance(aliases, (list, tuple, set, frozenset)):
+        return [a for a in aliases if a != ""]
+    return aliases
+
+
 class Run(RunView):
     """An active run: logs, uses and links artifacts, and records lineage."""
 
@@ -97,6 +112,31 @@ class Run(RunView):
 
     path = property(lambda self: self._info.path)
     dir = property(lambda self: os.getcwd())
+
+    @property
+    def name(self) -> str | None:
+        return self._info.name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Rename the run (W&B's display name), as integrations do after ``init``."""
+        runs.update_run(self._store, self._info.pk, name=value)
+        self._info = dataclasses.replace(self._info, name=value)
+
+    @property
+    def url(self) -> str:
+        """Where the run is: ``localreg://entity/project/runs/<id>`` (W&B gives its web app's URL)."""
+        return f"localreg://{self._info.entity}/{self._info.project}/runs/{self._info.id}"
+
+    @property
+    def settings(self) -> "Settings":
+        """The run's settings as W&B names them (``run_url``, ``run_id``, ``mode``...)."""
+        return Settings(run_url=self.url, run_id=self.id, run_name=self.name, entity=self.entity,
+                        project=self.project, mode="offline", home=str(self._store.home))
+
+    def _label(self, code: str | None = None, repo: str | None = None, code_version: str | None = None,
+               **kwargs: Any) -> None:
+        """W&B records which integration made the run; localreg keeps no such telemetry."""
 
     @property
     def project_name(self) -> str:
@@ -122,7 +162,8 @@ class Run(RunView):
         artifact = self._as_artifact(artifact_or_path, name, type)
         if artifact._v is not None:
             raise ArtifactStateError(f"{artifact.qualified_name} is already logged")
-        return artifact._commit(self, aliases=names.check_aliases(aliases), tags=names.check_tags(tags))
+        aliases = names.check_aliases(_without_empty(aliases))
+        return artifact._commit(self, aliases=aliases, tags=names.check_tags(tags))
 
     def _as_artifact(self, artifact_or_path: Artifact | str, name: str | None, type: str | None) -> Artifact:
         if isinstance(artifact_or_path, Artifact):
@@ -195,7 +236,9 @@ def init(entity: str | None = None, project: str | None = None, id: str | None =
          reinit: Any = None, resume: Any = None, home: str | None = None, **kwargs: Any) -> Run:
     """Start a run (W&B's arguments are accepted; a given ``id`` resumes that run).
 
-    The store is ``home`` (or ``settings["home"]``), else ``$LOCALREG_HOME``,
+    ``resume`` as W&B: ``"must"`` fails unless run ``id`` exists, ``"never"``
+    fails if it does, ``"allow"``/``"auto"``/``True`` resume it if it
+    exists. The store is ``home`` (or ``settings["home"]``), else ``$LOCALREG_HOME``,
     else the user data folder. An active run is finished first.
     """
     global _active
@@ -205,7 +248,7 @@ def init(entity: str | None = None, project: str | None = None, id: str | None =
     if config is not None and not isinstance(config, dict):
         config = dict(vars(config)) if hasattr(config, "__dict__") else dict(config)
     info = runs.start_run(store, entity=entity, project=project, run_id=id, name=name,
-                          job_type=job_type, config=config)
+                          job_type=job_type, config=config, resume=resume)
     run = Run(store, info)
     with _lock:
         previous = _active
@@ -224,6 +267,9 @@ def init(entity: str | None = None, project: str | None = None, id: str | None =
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
     if _active is not None:
         _active.finish(exit_code)
+
+
+join = finish  # W&B's old name for finish, still called by integrations (spaCy's logger)
 
 
 def _need_run(what: str) -> Run:

@@ -9,7 +9,11 @@ from ..errors import InvalidInput
 from ..hashing import clean_metadata
 
 
-class Table:
+class WBValue:
+    """The base of the objects W&B logs and stores in artifacts (``wandb.data_types.WBValue``)."""
+
+
+class Table(WBValue):
     """Columns and rows; equal tables compare equal."""
 
     _log_type = "table"
