@@ -19,6 +19,7 @@ _EXPORTS = {
     "ArtifactCollection": "localreg.sdk.api",
     "Registry": "localreg.sdk.api",
     "Artifact": "localreg.sdk.artifact",
+    "ArtifactTTL": "localreg.sdk.artifact",
     "Run": "localreg.sdk.run",
     "Settings": "localreg.sdk.run",
     "finish": "localreg.sdk.run",
@@ -31,6 +32,10 @@ _EXPORTS = {
     "Table": "localreg.sdk.table",
     "LocalregError": "localreg.errors",
     "NotFound": "localreg.errors",
+    # W&B's exception classes at W&B's top-level names (wandb.Error, wandb.CommError, wandb.UsageError)
+    "Error": "localreg.errors",
+    "CommError": "localreg.errors",
+    "UsageError": "localreg.errors",
     "export_bundle": "localreg.bundle",
     "import_bundle": "localreg.bundle",
     "Store": "localreg.store",
@@ -41,9 +46,9 @@ __all__ = sorted([*_EXPORTS, "__version__", "run"])
 
 if TYPE_CHECKING:
     from .bundle import export_bundle, import_bundle
-    from .errors import LocalregError, NotFound
+    from .errors import CommError, Error, LocalregError, NotFound, UsageError
     from .sdk.api import Api, ArtifactCollection, Registry
-    from .sdk.artifact import Artifact
+    from .sdk.artifact import Artifact, ArtifactTTL
     from .sdk.run import Run, Settings, finish, init, link_artifact, log, log_artifact, login, use_artifact
     from .sdk.table import Table
     from .store import Store, open_store
