@@ -120,10 +120,14 @@ def check_aliases(values: object) -> list[str]:
 
 
 def check_tag(value: object) -> str:
-    value = _check_str(value, "tag")
+    # W&B's tests match "Invalid tag": every refusal starts with those words
+    try:
+        value = _check_str(value, "tag")
+    except InvalidName as e:
+        raise InvalidName(f"Invalid tag {value!r}: {e}", value) from None
     if not _TAG_RE.match(value):
         raise InvalidName(
-            f"invalid tag {value!r}: use words of letters, digits, '-' and '_' separated by single spaces",
+            f"Invalid tag {value!r}: use words of letters, digits, '-' and '_' separated by single spaces",
             value,
         )
     return value
@@ -274,8 +278,22 @@ def parse_target_path(value: object) -> Ref:
     return ref
 
 
+MAX_REGISTRY_NAME = MAX_NAME - len(REGISTRY_PREFIX)  # W&B: the project name wandb-registry-NAME is <= 128
+
+
 def registry_name(value: object) -> str:
-    """Accept ``model`` or ``wandb-registry-model`` and return ``model``."""
+    """Accept ``model`` or ``wandb-registry-model`` and return ``model``.
+
+    Refusals start with W&B's words ("Invalid project/registry name",
+    "Invalid registry name ..., must be 113 characters or less").
+    """
     if isinstance(value, str) and value.startswith(REGISTRY_PREFIX):
         value = value[len(REGISTRY_PREFIX):]
-    return check_name(value, "registry name")
+    if isinstance(value, str) and len(value) > MAX_REGISTRY_NAME:
+        raise InvalidName(
+            f"Invalid registry name {value[:40] + '...'!r}, must be {MAX_REGISTRY_NAME} characters or less", value
+        )
+    try:
+        return check_name(value, "registry name")
+    except InvalidName as e:
+        raise InvalidName(f"Invalid project/registry name {value!r}: {e}", value) from None

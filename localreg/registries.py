@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import access, names
-from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
+from .errors import AlreadyExists, Conflict, InvalidInput, InvalidName, NotFound, TypeMismatch
 from .filters import Field, compile_filter, time_field
 from .names import LATEST
 from .store import CORE_REGISTRIES, current_user, now
@@ -114,7 +114,7 @@ def get_registry(store: "Store", name: str, org: str | None = None) -> Registry:
     org_name = store.default("org", org)
     row = store.db.execute(f"{_REG_SELECT} WHERE o.name = ? AND r.name = ?", [org_name, reg]).fetchone()
     if not row:
-        raise NotFound(f"registry {reg!r} not found in organization {org_name!r}", reg)
+        raise NotFound(f"Failed to load registry {reg!r} in organization {org_name!r}: no such registry", reg)
     if row[4] == "restricted":
         access.require(store, row[0], "read")
     return _registry(row)
@@ -149,7 +149,12 @@ def _check_types(types: Iterable[str] | None) -> list[str] | None:
         types = [types]
     out: list[str] = []
     for t in types:
-        names.check_type(t)
+        try:
+            names.check_type(t)
+        except InvalidName as e:
+            # W&B's words first: its tests and users match them
+            raise InvalidName(f"Artifact types must not contain any of the following characters: '/', ':' ({e})",
+                              t) from None
         if t not in out:
             out.append(t)
     return out
@@ -167,7 +172,7 @@ def create_registry(
     """Create registry ``name`` in ``org``; :class:`AlreadyExists` if it is there."""
     reg = names.registry_name(name)
     if visibility not in VISIBILITIES:
-        raise InvalidInput(f"invalid visibility {visibility!r}: use 'organization' or 'restricted'")
+        raise InvalidInput(f"Invalid visibility {visibility!r}. Expected one of: 'organization', 'restricted'")
     if description is not None and not isinstance(description, str):
         raise InvalidInput("description must be a string")
     types = _check_types(artifact_types)
@@ -175,7 +180,7 @@ def create_registry(
     with store.transaction() as db:
         org_id = store.ensure_org(org_name)
         if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():
-            raise AlreadyExists(f"registry {reg!r} already exists in organization {org_name!r}")
+            raise AlreadyExists(f"Registry {reg!r} already exists in organization {org_name!r}, please use a different name.")
         ts = now()
         reg_id = db.execute(
             "INSERT INTO registries (org_id, name, description, visibility, artifact_types, created_at, updated_at) "
@@ -198,19 +203,29 @@ def update_registry(
     visibility: str | None = None,
     artifact_types: Iterable[str] | None = None,
     allow_all_artifact_types: bool | None = None,
+    name: str | None = None,
 ) -> Registry:
-    """Edit a registry. Allowed types can be added, never removed."""
+    """Edit a registry. Allowed types can be added, never removed; ``name`` renames it (not a core registry)."""
+    new_name = names.registry_name(name) if name is not None else None
     with store.transaction() as db:
         current = get_registry(store, registry.name, registry.org)
         access.require(store, current.id, "edit")
         sets: dict[str, Any] = {}
+        if new_name is not None and new_name != current.name:
+            if current.is_core:
+                raise InvalidInput(f"core registry {current.name!r} cannot be renamed")
+            if db.execute("SELECT 1 FROM registries WHERE org_id = (SELECT org_id FROM registries WHERE id = ?) "
+                          "AND name = ?", [current.id, new_name]).fetchone():
+                raise AlreadyExists(f"Registry {new_name!r} already exists in organization {current.org!r}, "
+                                    "please use a different name.")
+            sets["name"] = new_name
         if description is not None:
             if current.is_core and description != current.description:
                 raise InvalidInput(f"the description of core registry {current.name!r} cannot be changed")
             sets["description"] = description
         if visibility is not None and visibility != current.visibility:
             if visibility not in VISIBILITIES:
-                raise InvalidInput(f"invalid visibility {visibility!r}: use 'organization' or 'restricted'")
+                raise InvalidInput(f"Invalid visibility {visibility!r}. Expected one of: 'organization', 'restricted'")
             if current.is_core:
                 raise InvalidInput(f"core registry {current.name!r} keeps organization visibility")
             if current.visibility == "restricted":
@@ -226,7 +241,8 @@ def update_registry(
             if current.artifact_types is None:
                 if allow_all_artifact_types is not False:
                     raise InvalidInput(
-                        f"registry {current.name!r} allows every type; set allow_all_artifact_types=False to restrict it"
+                        "Cannot update artifact types when `allows_all_artifact_types` is True. Set it to False first."
+                        f" (registry {current.name!r} allows every type)"
                     )
             else:
                 removed = [t for t in current.artifact_types if t not in new]
@@ -239,8 +255,9 @@ def update_registry(
             sets["updated_at"] = now()
             cols = ", ".join(f"{k} = ?" for k in sets)
             db.execute(f"UPDATE registries SET {cols} WHERE id = ?", [*sets.values(), current.id])
-            store.event("registry-update", f"{current.org}/{current.full_name}", fields=sorted(sets))
-        return get_registry(store, current.name, current.org)
+            store.event("registry-update", f"{current.org}/{current.full_name}", fields=sorted(sets),
+                        **({"renamed_to": sets["name"]} if "name" in sets else {}))
+        return get_registry(store, sets.get("name", current.name), current.org)
 
 
 def delete_registry(store: "Store", registry: Registry) -> None:
@@ -248,6 +265,9 @@ def delete_registry(store: "Store", registry: Registry) -> None:
     if registry.is_core:
         raise InvalidInput(f"core registry {registry.name!r} cannot be deleted")
     with store.transaction() as db:
+        if not db.execute("SELECT 1 FROM registries WHERE id = ?", [registry.id]).fetchone():
+            raise NotFound(f"Failed to delete registry {registry.name!r} in organization {registry.org!r}: "
+                           "no such registry", registry.name)
         access.require(store, registry.id, "delete")
         for (cid,) in db.execute("SELECT id FROM collections WHERE registry_id = ?", [registry.id]).fetchall():
             _delete_collection_rows(store, cid)
@@ -323,8 +343,23 @@ def count_collections(store: "Store", *, where: str = "1", params: Sequence[Any]
 
 
 def update_collection(store: "Store", coll: Collection, *, description: str | None = None,
-                      tags: Iterable[str] | None = None, name: str | None = None) -> Collection:
+                      tags: Iterable[str] | None = None, name: str | None = None,
+                      type: str | None = None) -> Collection:
+    """Edit a collection; ``type`` changes the type of a source collection (W&B allows it for sequences only)."""
     sets: dict[str, Any] = {}
+    if type is not None and type != coll.type:
+        if not coll.is_sequence:
+            raise InvalidInput("Type can only be changed if the artifact collection is a sequence: "
+                               f"{coll.path} is a link collection")
+        try:
+            names.check_type(coll.type)
+        except InvalidName:
+            raise InvalidInput(f"Failed to save artifact collection {coll.name!r}: the current type "
+                               f"{coll.type!r} is an internal type and cannot be changed.") from None
+        try:
+            sets["type"] = names.check_type(type)
+        except InvalidName as e:
+            raise InvalidName(f"Failed to save artifact collection {coll.name!r}: {e}", type) from None
     if description is not None:
         if not isinstance(description, str):
             raise InvalidInput("description must be a string")
