@@ -117,6 +117,13 @@ class EntryNotFound(NotFound, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class FileNotInArtifact(NotFound, FileNotFoundError):
+    """``remove()`` of a path a draft does not hold (W&B raises ``FileNotFoundError``)."""
+
+    def __str__(self) -> str:  # OSError would format errno-style otherwise
+        return str(self.args[0]) if self.args else ""
+
+
 class AlreadyExists(LocalregError, ValueError):
     """Something the caller asked to create exists already."""
 

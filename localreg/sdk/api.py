@@ -220,8 +220,9 @@ class ArtifactTypes(list):
         self._saved = tuple(saved)
 
     @property
-    def draft(self) -> list[str]:
-        return [t for t in self if t not in self._saved]
+    def draft(self) -> tuple[str, ...]:
+        """The types added since the last save (a tuple, as W&B's)."""
+        return tuple(t for t in self if t not in self._saved)
 
     def _keep_saved(self, values: Any) -> None:
         gone = [v for v in values if v in self._saved]

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import hashing, ingest, names, registries, runs, versions
-from ..errors import (ArtifactFinalized, ArtifactNotLogged, EntryNotFound, InvalidInput, NotFound,
-                      VerificationError)
+from ..errors import (ArtifactFinalized, ArtifactNotLogged, EntryNotFound, FileNotInArtifact, InvalidInput,
+                      NotFound, VerificationError)
 from ..objects import Entry, Objects, verify_tree
 from ..store import Store
 from .context import default_store
@@ -163,7 +163,8 @@ class Artifact:
         self._tags: list[str] = []
         self._ttl: _dt.timedelta | None = None
         self._ttl_changed = False
-        self._ttl_inherited = False
+        # as in W&B, a draft's TTL is inherited (from the team's policy) until one is set
+        self._ttl_inherited = True
         self._deleted = False
         # set by new_draft(): the source entity/project a new version must be logged to
         self._source_entity: str | None = None
@@ -322,7 +323,7 @@ class Artifact:
         path = path.rstrip("/")
         gone = [p for p in self._entries if p == path or p.startswith(path + "/")]
         if not gone:
-            raise NotFound(f"file {path!r} not found in artifact {self._name!r}", path)
+            raise FileNotInArtifact(f"No such file or directory: {path!r} is not in artifact {self._name!r}", path)
         for p in gone:
             del self._entries[p]
 
@@ -579,7 +580,8 @@ class Artifact:
 
     @property
     def source_name(self) -> str:
-        return self._logged("source_name").source_name
+        # W&B answers a draft's name (no version yet) rather than raising
+        return self._name if self._v is None else self._logged("source_name").source_name
 
     @property
     def source_version(self) -> str:

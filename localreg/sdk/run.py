@@ -227,6 +227,8 @@ class Run(RunView):
     def link_artifact(self, artifact: Artifact, target_path: str, aliases: list[str] | None = None) -> Artifact:
         """Link a version (logging a draft first) into ``ORG/wandb-registry-R/COLLECTION``."""
         self._check_open("link an artifact")
+        if not isinstance(artifact, Artifact):
+            raise InvalidInput(f"link_artifact takes a wandb.Artifact, not {type(artifact).__name__}")
         if artifact._v is None:
             names.parse_target_path(target_path)
             names.check_aliases(aliases)
