@@ -501,7 +501,8 @@ class Artifact:
 
     @property
     def id(self) -> str | None:
-        return str(self._v.id) if self._v is not None else None
+        """The version's id; a link has its source's id, as in W&B (one artifact, two memberships)."""
+        return str(self._v.data_id) if self._v is not None else None
 
     @property
     def version(self) -> str:
@@ -619,6 +620,8 @@ class Artifact:
     @property
     def linked_artifacts(self) -> list["Artifact"]:
         v = self._logged("linked_artifacts")
+        if v.is_link:
+            return []  # W&B: a link has no links of its own
         store = self._the_store()
         return [Artifact._from_version(store, l) for l in versions.links_of(store, v)]
 
@@ -727,7 +730,8 @@ class Artifact:
         v = self._logged("unlink")
         if not v.is_link:
             # W&B raises ValueError here, so callers catch that
-            raise InvalidInput(f"{v.qualified_name} is a source version, not a link; use delete()")
+            raise InvalidInput(f"Artifact {v.qualified_name!r} is not a linked artifact and cannot be unlinked. "
+                               "To delete it, use 'Artifact.delete' instead.")
         versions.unlink(self._the_store(), v)
         self._deleted = True
 
