@@ -284,16 +284,12 @@ MAX_REGISTRY_NAME = MAX_NAME - len(REGISTRY_PREFIX)  # W&B: the project name wan
 def registry_name(value: object) -> str:
     """Accept ``model`` or ``wandb-registry-model`` and return ``model``.
 
-    Refusals start with W&B's words ("Invalid project/registry name",
-    "Invalid registry name ..., must be 113 characters or less").
+    At most 113 characters (W&B: the project name ``wandb-registry-NAME`` is at most 128).
     """
     if isinstance(value, str) and value.startswith(REGISTRY_PREFIX):
         value = value[len(REGISTRY_PREFIX):]
     if isinstance(value, str) and len(value) > MAX_REGISTRY_NAME:
         raise InvalidName(
-            f"Invalid registry name {value[:40] + '...'!r}, must be {MAX_REGISTRY_NAME} characters or less", value
+            f"invalid registry name {value[:40] + '...'!r}: must be {MAX_REGISTRY_NAME} characters or less", value
         )
-    try:
-        return check_name(value, "registry name")
-    except InvalidName as e:
-        raise InvalidName(f"Invalid project/registry name {value!r}: {e}", value) from None
+    return check_name(value, "registry name")

@@ -27,7 +27,7 @@ def test_core_registries_exist_in_every_org(store):
 
 
 def test_unknown_registry_and_org(store):
-    with pytest.raises(NotFound, match="Failed to load registry 'nope' in organization 'acme'") as exc:
+    with pytest.raises(NotFound, match="registry 'nope' not found in organization 'acme'") as exc:
         registries.get_registry(store, "nope")
     assert isinstance(exc.value, LookupError)
     with pytest.raises(NotFound, match="organization 'ghost' not found"):
@@ -236,7 +236,7 @@ def test_type_not_allowed_by_the_registry(store):
 def test_unknown_registry(store):
     v, _ = log(store)
     before = snapshot(store)
-    with pytest.raises(NotFound, match="Failed to load registry 'nope' in organization 'acme'") as exc:
+    with pytest.raises(NotFound, match="registry 'nope' not found in organization 'acme'") as exc:
         registries.link(store, v, "wandb-registry-nope/c")
     assert "dataset, model" in str(exc.value)
     with pytest.raises(NotFound, match="registry 'nope' not found in organization 'elsewhere'"):

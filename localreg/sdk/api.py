@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .. import access, catalog, names, registries, runs, versions
-from ..errors import ApiUsageError, InvalidInput, NotFound, TypeMismatch
+from ..errors import AlreadyExists, ApiUsageError, InvalidInput, InvalidName, NotFound, TypeMismatch
 from ..store import Store, open_store
 from .artifact import Artifact
 from .paging import Chain, Paginator
@@ -251,6 +252,28 @@ class ArtifactTypes(list):
         super().__delitem__(key)
 
 
+@contextlib.contextmanager
+def _wandb_words(action: str, name: Any, org: Any) -> Iterator[None]:
+    """Re-raise the domain's refusal with W&B's words in front (W&B code and tests match them); same class."""
+    where = f"{action} registry {name!r} in organization {org!r}" if org else f"{action} registry {name!r}"
+    try:
+        yield
+    except NotFound as e:
+        raise NotFound(f"Failed to {where}: {e}", e.ref) from None
+    except AlreadyExists as e:
+        raise AlreadyExists(f"Registry {name!r} already exists in organization {org!r}, please use a different "
+                            f"name. ({e})") from None
+    except InvalidName as e:
+        text = str(e)
+        prefix = "" if "characters or less" in text or text.startswith("Artifact types") else "Invalid project/registry name: "
+        raise InvalidName(f"{prefix}{text}", e.value) from None
+    except InvalidInput as e:
+        text = str(e)
+        if text.startswith("invalid visibility"):
+            raise InvalidInput("Invalid visibility" + text[len("invalid visibility"):]) from None
+        raise
+
+
 class Registry:
     """A registry of an organization (``wandb-registry-<name>``)."""
 
@@ -302,14 +325,17 @@ class Registry:
         allow_all = self.allow_all_artifact_types
         # types added while every type is allowed are an error (as in W&B), not silently dropped
         types = list(self.artifact_types) if not allow_all or self.artifact_types.draft else None
-        self._load_from(registries.update_registry(
-            self._store, self._r, description=self.description, visibility=self.visibility,
+        with _wandb_words("save", self._name, self._r.org):
+            reg = registries.update_registry(
+                self._store, self._r, description=self.description, visibility=self.visibility,
             artifact_types=types, allow_all_artifact_types=allow_all if allow_all != self._r.allow_all_artifact_types else None,
-            name=self._name if self._name != self._r.name else None,
-        ))
+                name=self._name if self._name != self._r.name else None,
+            )
+        self._load_from(reg)
 
     def load(self) -> None:
-        self._load_from(registries.get_registry(self._store, self._r.name, self._r.org))
+        with _wandb_words("load", self._r.name, self._r.org):
+            self._load_from(registries.get_registry(self._store, self._r.name, self._r.org))
 
     def members(self) -> list[access.Member]:
         """The registry's members with their roles (``admin``, ``member``, ``viewer``)."""
@@ -326,7 +352,8 @@ class Registry:
         return access.update_member(self._store, self._r, member, role)
 
     def delete(self) -> None:
-        registries.delete_registry(self._store, self._r)
+        with _wandb_words("delete", self._r.name, self._r.org):
+            registries.delete_registry(self._store, self._r)
 
     def __repr__(self) -> str:
         return f"<Registry {self._r.org}/{self._r.full_name}>"
@@ -620,12 +647,16 @@ class Api:
 
     def create_registry(self, name: str, visibility: str = "organization", organization: str | None = None,
                         description: str | None = None, artifact_types: list[str] | None = None) -> Registry:
-        reg = registries.create_registry(self._store, name, org=organization or self._overrides.get("organization"),
-                                         visibility=visibility, description=description, artifact_types=artifact_types)
+        org = organization or self._overrides.get("organization")
+        with _wandb_words("create", name, org or self._store.default("org")):
+            reg = registries.create_registry(self._store, name, org=org, visibility=visibility,
+                                             description=description, artifact_types=artifact_types)
         return Registry(self._store, reg)
 
     def registry(self, name: str, organization: str | None = None) -> Registry:
-        return Registry(self._store, registries.get_registry(self._store, name, organization or self._overrides.get("organization")))
+        org = organization or self._overrides.get("organization")
+        with _wandb_words("load", name, org or self._store.default("org")):
+            return Registry(self._store, registries.get_registry(self._store, name, org))
 
     def registries(self, organization: str | None = None, filter: dict | None = None, order: str | None = None,
                    per_page: int = 100, start: str | None = None) -> Registries:

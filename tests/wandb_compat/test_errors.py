@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import localreg as wandb
+from compat_fixtures import api, run  # noqa: F401  (pytest fixtures)
 import localreg.errors as errors
 from localreg.errors import LocalregError, NotFound
 

@@ -8,6 +8,7 @@ import pathlib
 import pytest
 
 import localreg as wandb
+from compat_fixtures import api, run  # noqa: F401  (pytest fixtures)
 
 
 class Where(os.PathLike):

@@ -10,6 +10,7 @@ import os
 import pytest
 
 import localreg as wandb
+from compat_fixtures import api, run  # noqa: F401  (pytest fixtures)
 
 
 def _log(run, name="ds", text="x", type="dataset", **kw):
