@@ -19,6 +19,7 @@ _EXPORTS = {
     "ArtifactCollection": "localreg.sdk.api",
     "Registry": "localreg.sdk.api",
     "Artifact": "localreg.sdk.artifact",
+    "ArtifactTTL": "localreg.sdk.artifact",
     "Run": "localreg.sdk.run",
     "Settings": "localreg.sdk.run",
     "finish": "localreg.sdk.run",
@@ -36,6 +37,10 @@ _EXPORTS = {
     "as_wandb": "localreg.compat",
     "LocalregError": "localreg.errors",
     "NotFound": "localreg.errors",
+    # W&B's exception classes at W&B's top-level names (wandb.Error, wandb.CommError, wandb.UsageError)
+    "Error": "localreg.errors",
+    "CommError": "localreg.errors",
+    "UsageError": "localreg.errors",
     "export_bundle": "localreg.bundle",
     "import_bundle": "localreg.bundle",
     "Store": "localreg.store",
@@ -58,9 +63,9 @@ if TYPE_CHECKING:
     from .bundle import export_bundle, import_bundle
     from .compat import as_wandb
     from .compat.term import termerror, termlog, termwarn
-    from .errors import LocalregError, NotFound
+    from .errors import CommError, Error, LocalregError, NotFound, UsageError
     from .sdk.api import Api, ArtifactCollection, Registry
-    from .sdk.artifact import Artifact
+    from .sdk.artifact import Artifact, ArtifactTTL
     from .sdk.run import Run, Settings, finish, init, join, link_artifact, log, log_artifact, login, use_artifact
     from .sdk.table import Table
     from .store import Store, open_store

@@ -170,6 +170,13 @@ def projects(store: "Store", entity: str | None = None) -> list[Project]:
     return [Project(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def artifact_types(store: "Store", entity: str, project: str) -> list[str]:
+    """The types of the source collections of ``entity/project``, sorted; NotFound for a missing project."""
+    pid = store.project_id(entity, project)
+    return [r[0] for r in store.db.execute(
+        "SELECT DISTINCT type FROM collections WHERE project_id = ? ORDER BY type", [pid])]
+
+
 def registry_collections_page(
     store: "Store", registry: "Registry", *, filter: dict | None = None, order: str | None = None,
     limit: int = 50, cursor: str | None = None,

@@ -122,10 +122,14 @@ def check_aliases(values: object) -> list[str]:
 
 
 def check_tag(value: object) -> str:
-    value = _check_str(value, "tag")
+    # W&B's tests match "Invalid tag": every refusal starts with those words
+    try:
+        value = _check_str(value, "tag")
+    except InvalidName as e:
+        raise InvalidName(f"Invalid tag {value!r}: {e}", value) from None
     if not _TAG_RE.match(value):
         raise InvalidName(
-            f"invalid tag {value!r}: use words of letters, digits, '-' and '_' separated by single spaces",
+            f"Invalid tag {value!r}: use words of letters, digits, '-' and '_' separated by single spaces",
             value,
         )
     return value
@@ -322,8 +326,18 @@ def parse_link_target(value: object) -> Ref:
     return parse_ref(value, allow_alias=False, what="target path")
 
 
+MAX_REGISTRY_NAME = MAX_NAME - len(REGISTRY_PREFIX)  # W&B: the project name wandb-registry-NAME is <= 128
+
+
 def registry_name(value: object) -> str:
-    """Accept ``model`` or ``wandb-registry-model`` and return ``model``."""
+    """Accept ``model`` or ``wandb-registry-model`` and return ``model``.
+
+    At most 113 characters (W&B: the project name ``wandb-registry-NAME`` is at most 128).
+    """
     if isinstance(value, str) and value.startswith(REGISTRY_PREFIX):
         value = value[len(REGISTRY_PREFIX):]
+    if isinstance(value, str) and len(value) > MAX_REGISTRY_NAME:
+        raise InvalidName(
+            f"invalid registry name {value[:40] + '...'!r}: must be {MAX_REGISTRY_NAME} characters or less", value
+        )
     return check_name(value, "registry name")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import access, names, orgs
 from . import db as dbmod
-from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, TypeMismatch
+from .errors import AlreadyExists, Conflict, InvalidInput, InvalidName, NotFound, TypeMismatch
 from .filters import Field, compile_filter, time_field
 from .names import LATEST
 from .store import CORE_REGISTRIES, current_user, now
@@ -178,6 +178,10 @@ def _check_types(types: Iterable[str] | None) -> list[str] | None:
         types = [types]
     out: list[str] = []
     for t in types:
+        if isinstance(t, str) and ("/" in t or ":" in t):
+            # W&B's words: its tests and users match them
+            raise InvalidName(f"Artifact types must not contain any of the following characters: '/', ':' "
+                              f"(got {t!r})", t)
         names.check_type(t)
         if t not in out:
             out.append(t)
@@ -193,7 +197,14 @@ def create_registry(
     description: str | None = None,
     artifact_types: Iterable[str] | None = None,
 ) -> Registry:
-    """Create registry ``name`` in ``org``; :class:`AlreadyExists` if it is there."""
+    """Create registry ``name`` in ``org``; :class:`AlreadyExists` if it is there.
+
+    A core registry (``model``, ``dataset``) exists in every org from the
+    start. Creating one that nobody has used yet (no collection, no member,
+    never edited) takes it over with the settings given, as if it were
+    created now: W&B code that creates its core registries (W&B's own test
+    server starts orgs empty) runs unchanged. Once used, it already exists.
+    """
     reg = names.registry_name(name)
     if visibility not in VISIBILITIES:
         raise InvalidInput(f"invalid visibility {visibility!r}: use 'organization' or 'restricted'")
@@ -205,20 +216,46 @@ def create_registry(
     _known_org(store, org_name, wandb_words=True)
     with store.transaction() as db:
         org_id = store.ensure_org(org_name)
-        if db.execute("SELECT 1 FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone():
-            raise AlreadyExists(f"registry {reg!r} already exists in organization {org_name!r}")
+        found = db.execute("SELECT id FROM registries WHERE org_id = ? AND name = ?", [org_id, reg]).fetchone()
         ts = now()
-        reg_id = db.execute(
-            "INSERT INTO registries (org_id, name, description, visibility, artifact_types, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [org_id, reg, description or "", visibility, json.dumps(types) if types is not None else None, ts, ts],
-        ).lastrowid
+        if found and _untouched_core(store, found[0], reg):
+            reg_id = found[0]
+            db.execute(
+                "UPDATE registries SET description = ?, visibility = ?, artifact_types = ?, created_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                [description or "", visibility, json.dumps(types) if types is not None else None, ts, ts, reg_id],
+            )
+        elif found:
+            raise AlreadyExists(f"registry {reg!r} already exists in organization {org_name!r}")
+        else:
+            reg_id = db.execute(
+                "INSERT INTO registries (org_id, name, description, visibility, artifact_types, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [org_id, reg, description or "", visibility, json.dumps(types) if types is not None else None, ts, ts],
+            ).lastrowid
         db.execute(
             "INSERT INTO registry_members (registry_id, user, role, added_at) VALUES (?, ?, 'admin', ?)",
             [reg_id, current_user(), ts],
         )
         store.event("registry-create", f"{org_name}/{names.REGISTRY_PREFIX}{reg}", visibility=visibility, types=types)
         return get_registry(store, reg, org_name)
+
+
+def _untouched_core(store: "Store", registry_id: int, name: str) -> bool:
+    """Whether core registry ``name`` is as its org's creation left it: never edited, no collection, no member."""
+    from .store import CORE_REGISTRIES
+
+    if name not in CORE_REGISTRIES:
+        return False
+    db = store.db
+    desc, types = CORE_REGISTRIES[name]
+    row = db.execute("SELECT description, visibility, artifact_types, created_at, updated_at FROM registries "
+                     "WHERE id = ?", [registry_id]).fetchone()
+    if tuple(row[:3]) != (desc, "organization", json.dumps(types)) or row[3] != row[4]:
+        return False
+    if db.execute("SELECT 1 FROM collections WHERE registry_id = ? LIMIT 1", [registry_id]).fetchone():
+        return False
+    return not db.execute("SELECT 1 FROM registry_members WHERE registry_id = ? LIMIT 1", [registry_id]).fetchone()
 
 
 def update_registry(
@@ -229,12 +266,21 @@ def update_registry(
     visibility: str | None = None,
     artifact_types: Iterable[str] | None = None,
     allow_all_artifact_types: bool | None = None,
+    name: str | None = None,
 ) -> Registry:
-    """Edit a registry. Allowed types can be added, never removed."""
+    """Edit a registry. Allowed types can be added, never removed; ``name`` renames it (not a core registry)."""
+    new_name = names.registry_name(name) if name is not None else None
     with store.transaction() as db:
         current = get_registry(store, registry.name, registry.org)
         access.require(store, current.id, "edit")
         sets: dict[str, Any] = {}
+        if new_name is not None and new_name != current.name:
+            if current.is_core:
+                raise InvalidInput(f"core registry {current.name!r} cannot be renamed")
+            if db.execute("SELECT 1 FROM registries WHERE org_id = (SELECT org_id FROM registries WHERE id = ?) "
+                          "AND name = ?", [current.id, new_name]).fetchone():
+                raise AlreadyExists(f"registry {new_name!r} already exists in organization {current.org!r}")
+            sets["name"] = new_name
         if description is not None:
             if current.is_core and description != current.description:
                 raise InvalidInput(f"the description of core registry {current.name!r} cannot be changed")
@@ -257,7 +303,8 @@ def update_registry(
             if current.artifact_types is None:
                 if allow_all_artifact_types is not False:
                     raise InvalidInput(
-                        f"registry {current.name!r} allows every type; set allow_all_artifact_types=False to restrict it"
+                        "Cannot update artifact types when `allows_all_artifact_types` is True. Set it to False first."
+                        f" (registry {current.name!r} allows every type)"
                     )
             else:
                 removed = [t for t in current.artifact_types if t not in new]
@@ -270,8 +317,9 @@ def update_registry(
             sets["updated_at"] = now()
             cols = ", ".join(f"{k} = ?" for k in sets)
             db.execute(f"UPDATE registries SET {cols} WHERE id = ?", [*sets.values(), current.id])
-            store.event("registry-update", f"{current.org}/{current.full_name}", fields=sorted(sets))
-        return get_registry(store, current.name, current.org)
+            store.event("registry-update", f"{current.org}/{current.full_name}", fields=sorted(sets),
+                        **({"renamed_to": sets["name"]} if "name" in sets else {}))
+        return get_registry(store, sets.get("name", current.name), current.org)
 
 
 def delete_registry(store: "Store", registry: Registry) -> None:
@@ -279,6 +327,8 @@ def delete_registry(store: "Store", registry: Registry) -> None:
     if registry.is_core:
         raise InvalidInput(f"core registry {registry.name!r} cannot be deleted")
     with store.transaction() as db:
+        if not db.execute("SELECT 1 FROM registries WHERE id = ?", [registry.id]).fetchone():
+            raise NotFound(f"registry {registry.name!r} not found in organization {registry.org!r}", registry.name)
         access.require(store, registry.id, "delete")
         for (cid,) in db.execute("SELECT id FROM collections WHERE registry_id = ?", [registry.id]).fetchall():
             _delete_collection_rows(store, cid)
@@ -361,8 +411,23 @@ def count_collections(store: "Store", *, where: str = "1", params: Sequence[Any]
 
 
 def update_collection(store: "Store", coll: Collection, *, description: str | None = None,
-                      tags: Iterable[str] | None = None, name: str | None = None) -> Collection:
+                      tags: Iterable[str] | None = None, name: str | None = None,
+                      type: str | None = None) -> Collection:
+    """Edit a collection; ``type`` changes the type of a source collection (W&B allows it for sequences only)."""
     sets: dict[str, Any] = {}
+    if type is not None and type != coll.type:
+        if not coll.is_sequence:
+            raise InvalidInput("Type can only be changed if the artifact collection is a sequence: "
+                               f"{coll.path} is a link collection")
+        try:
+            names.check_type(coll.type)
+        except InvalidName:
+            raise InvalidInput(f"Failed to save artifact collection {coll.name!r}: the current type "
+                               f"{coll.type!r} is an internal type and cannot be changed.") from None
+        try:
+            sets["type"] = names.check_type(type)
+        except InvalidName as e:
+            raise InvalidName(f"Failed to save artifact collection {coll.name!r}: {e}", type) from None
     if description is not None:
         if not isinstance(description, str):
             raise InvalidInput("description must be a string")

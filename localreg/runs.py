@@ -159,6 +159,24 @@ def record_use(store: "Store", run_pk: int, version: "Version") -> None:
         )
 
 
+def record_output(store: "Store", run_pk: int, version: "Version", *, aliases: list[str] | None = None,
+                  tags: list[str] | None = None) -> None:
+    """Record an already logged version as an output of a run (W&B's public ``Run.log_artifact``),
+    adding ``aliases`` and ``tags`` to it. One transaction."""
+    from .versions import add_aliases, get, set_tags
+
+    with store.transaction() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO lineage (run_pk, version_id, direction, created_at) VALUES (?, ?, 'output', ?)",
+            [run_pk, version.id, now()],
+        )
+        if aliases:
+            add_aliases(store, version, aliases)
+        if tags:
+            current = get(store, version.id)
+            set_tags(store, current, [*current.tags, *[t for t in tags if t not in current.tags]])
+
+
 def logged_by(store: "Store", version: "Version") -> RunInfo | None:
     row = store.db.execute(
         f"{_SELECT} WHERE r.id = (SELECT run_pk FROM versions WHERE id = ?)", [version.data_id]
@@ -176,6 +194,15 @@ def used_by(store: "Store", version: "Version") -> list[RunInfo]:
         [version.data_id, version.data_id, *vparams],
     ).fetchall()
     return [_run(r, store.db_path) for r in rows]
+
+
+def history_step(store: "Store", version: "Version") -> int | None:
+    """The producing run's history step when it logged ``version`` (its source), or None."""
+    row = store.db.execute(
+        "SELECT step FROM lineage WHERE version_id = ? AND direction = 'output' ORDER BY created_at LIMIT 1",
+        [version.data_id],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def run_versions(store: "Store", run_pk: int, direction: str) -> list[int]:

@@ -23,6 +23,7 @@ from . import access, hashing, names, orgs
 from . import db as dbmod
 from .errors import (
     Conflict,
+    EntryNotFound,
     CorruptBlob,
     InvalidFilter,
     InvalidInput,
@@ -229,12 +230,12 @@ def entry(store: "Store", version: Version, path: str) -> Entry:
     try:
         path = names.check_logical_path(path)  # stored paths are NFC: find an NFD spelling too
     except InvalidName:
-        raise NotFound(f"file {path!r} not found in artifact {version.qualified_name}", path) from None
+        raise EntryNotFound(f"file {path!r} not found in artifact {version.qualified_name}", path) from None
     r = store.db.execute(
         "SELECT path, digest, size, ref FROM entries WHERE version_id = ? AND path = ?", [version.data_id, path]
     ).fetchone()
     if not r:
-        raise NotFound(f"file {path!r} not found in artifact {version.qualified_name}", path)
+        raise EntryNotFound(f"file {path!r} not found in artifact {version.qualified_name}", path)
     return Entry(r[0], r[1], r[2], r[3])
 
 
@@ -362,6 +363,7 @@ def log_version(
     tags: Iterable[str] | None = None,
     run_pk: int | None = None,
     ttl_seconds: float | None = None,
+    run_step: int | None = None,
 ) -> tuple[Version, bool]:
     """Commit ``entries`` as the next version of ``entity/project/name``.
 
@@ -369,6 +371,7 @@ def log_version(
     same digest, nothing new is made, that version is returned with
     ``created=False`` and receives ``latest`` and the aliases (dedup). One
     transaction; every stored entry's bytes must already be in the store.
+    ``run_step`` is the run's history step at logging time (W&B's ``history_step``).
     """
     names.check_name(name)
     names.check_type(type)
@@ -397,7 +400,8 @@ def log_version(
                 )
             if ctype != type:
                 raise TypeMismatch(
-                    f"artifact {name!r} in project {ent}/{proj} has type {ctype!r}; cannot log a version of type {type!r}"
+                    f"Artifact {name} already exists with type {ctype!r}; cannot create another with type "
+                    f"{type!r} (in project {ent}/{proj})"
                 )
         else:
             cid = db.execute(
@@ -442,8 +446,9 @@ def log_version(
         )
         if run_pk is not None:
             db.execute(
-                "INSERT OR IGNORE INTO lineage (run_pk, version_id, direction, created_at) VALUES (?, ?, 'output', ?)",
-                [run_pk, vid, ts],
+                "INSERT OR IGNORE INTO lineage (run_pk, version_id, direction, created_at, step) "
+                "VALUES (?, ?, 'output', ?, ?)",
+                [run_pk, vid, ts, run_step or None],
             )
         _touch_collection(db, cid, ts)
         store.event("log" if created else "log-dedup", f"{ent}/{proj}/{name}", version_id=vid, aliases=alias_list)
@@ -683,8 +688,12 @@ VERSION_FIELDS = {
 }
 VERSION_FIELDS["aliases"] = VERSION_FIELDS["alias"]
 VERSION_FIELDS["tags"] = VERSION_FIELDS["tag"]
+# W&B's registry search names: version_index, linked_at (when the version joined the collection)
+VERSION_FIELDS["version_index"] = VERSION_FIELDS["version"]
+VERSION_FIELDS["linked_at"] = VERSION_FIELDS["created_at"]
 ORDER_FIELDS = {"created_at": "v.created_at", "updated_at": "v.updated_at", "version": "v.idx",
-                "index": "v.idx", "name": "c.name", "id": "v.id"}
+                "index": "v.idx", "version_index": "v.idx", "linked_at": "v.created_at",
+                "name": "c.name", "id": "v.id"}
 
 
 def parse_order(order: str | None, fields: dict[str, str], default: str) -> tuple[str, bool]:

@@ -17,6 +17,7 @@ import pytest
 
 from localreg import ingest, names, registries, runs, versions
 from localreg.errors import (
+    EntryNotFound,
     AlreadyExists,
     Conflict,
     InvalidFilter,
@@ -177,7 +178,7 @@ CASES: list[tuple[str, Callable, type, type, str]] = [
      LookupError, '"champion:prod"'),
     ("unknown registry", lambda c: registries.get_registry(c.store, "nope"), NotFound, LookupError, "'nope'"),
     ("unknown org", lambda c: registries.list_registries(c.store, org="ghost"), NotFound, LookupError, "'ghost'"),
-    ("unknown file in version", lambda c: versions.entry(c.store, c.model, "nope.txt"), NotFound, LookupError,
+    ("unknown file in version", lambda c: versions.entry(c.store, c.model, "nope.txt"), EntryNotFound, KeyError,
      "'nope.txt'"),
     ("unknown version id", lambda c: versions.get(c.store, 9999), NotFound, LookupError, "9999"),
     ("alias not on version", lambda c: versions.remove_aliases(c.store, c.model, ["stable"]), NotFound, LookupError,

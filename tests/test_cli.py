@@ -113,7 +113,7 @@ def test_log_file_uri_and_json(store, runner, make_files):
         (["--metadata", '{"x": Infinity}'], "Error: metadata.x: infinity is not allowed in metadata"),
         (["--metadata", "[1, 2]"], "Error: metadata must be a dict, not list"),
         (["--tag", "a/b"],
-         "Error: invalid tag 'a/b': use words of letters, digits, '-' and '_' separated by single spaces"),
+         "Error: Invalid tag 'a/b': use words of letters, digits, '-' and '_' separated by single spaces"),
         (["--entity", "a b"], "Error: invalid entity name 'a b': use only letters, digits, '-', '_' and '.'"),
         (["--name", "a b"], "Error: invalid artifact name 'a b': use only letters, digits, '-', '_' and '.'"),
         (["--type", "job"], "Error: artifact type 'job' is reserved"),

@@ -171,7 +171,7 @@ def test_artifact_names_and_types(world, name, type_):
         f.write(fresh("content"))
     ok, err = attempt(world.store, lambda: world.run.log_artifact(art))
     if not ok:  # only a clash with the type an existing collection of that name has
-        assert "has type" in str(err)
+        assert "already exists with type" in str(err)
         return
     got = wandb.Api().artifact(f"{name}:{art.version}", type=type_)
     assert (got.name, got.type, got.qualified_name) == (

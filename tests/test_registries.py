@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localreg import registries, versions
+from localreg import access, names, registries, versions
 from localreg.errors import AlreadyExists, InvalidInput, InvalidName, NotFound, TypeMismatch
 
 from conftest import snapshot
@@ -63,10 +63,34 @@ def test_create_registry_in_a_new_org(store):
 def test_create_existing_registry(store, name):
     if name == "evals":
         registries.create_registry(store, "evals")
+    else:  # a core registry someone has used (here: given a member) exists for good
+        reg = registries.get_registry(store, names.registry_name(name))
+        access.add_members(store, reg, ["bob"], role="viewer")
     before = snapshot(store)
     with pytest.raises(AlreadyExists, match="already exists in organization 'acme'") as exc:
         registries.create_registry(store, name)
     assert isinstance(exc.value, ValueError)
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("use", ["collection", "member"])
+def test_creating_an_unused_core_registry_takes_it_over(store, use):
+    """W&B code creates its core registries (W&B's test server starts orgs empty): an unused one is taken over."""
+    reg = registries.create_registry(store, "model", visibility="restricted", description="ours", artifact_types=None)
+    assert (reg.visibility, reg.description, reg.artifact_types) == ("restricted", "ours", None)
+    assert [(m.user, m.role) for m in access.members(store, reg)] == [("tester", "admin")]
+    with pytest.raises(AlreadyExists):
+        registries.create_registry(store, "model")
+    # once used in any way, a core registry is never taken over again
+    other = registries.get_registry(store, "dataset")
+    if use == "collection":
+        v, _ = log(store, "d", type="dataset")
+        registries.link(store, v, "wandb-registry-dataset/sets")
+    else:
+        access.add_members(store, other, ["bob"], role="member")
+    before = snapshot(store)
+    with pytest.raises(AlreadyExists, match="already exists"):
+        registries.create_registry(store, "dataset", artifact_types=None)
     assert snapshot(store) == before
 
 

@@ -40,7 +40,7 @@ def test_registry_example_round_trip(store, model_file, tmp_path):
     assert "latest" in fetched.aliases
 
     root = fetched.download()
-    assert os.path.normpath(root) == os.path.join("artifacts", "classifier:v0")
+    assert root == os.path.abspath(os.path.join("artifacts", "classifier:v0"))
     fetched.verify(root)
     with open(os.path.join(root, "model.pt"), "rb") as f:
         assert f.read() == MODEL_BYTES

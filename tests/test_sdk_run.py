@@ -163,7 +163,7 @@ def test_use_artifact_registry_path_records_use_on_source_and_link(produced):
         assert used.qualified_name == "acme/wandb-registry-dataset/golden:v0"
         assert used.source_qualified_name == "team/demo/ds:v0"
         root = used.download()
-        assert os.path.normpath(root) == os.path.join("artifacts", "ds:v0")
+        assert root == os.path.abspath(os.path.join("artifacts", "ds:v0"))
         with open(os.path.join(root, "data.txt")) as f:
             assert f.read() == "zero"
     api = wandb.Api()

@@ -178,7 +178,7 @@ BAD = {
     "bad alias": ("s.toml", VER + 'aliases = ["ok", "v3"]\n',
                   "artifacts[0].versions[0].aliases[1]: invalid alias 'v3': 'vN' names a version and cannot be an alias"),
     "bad tag": ("s.toml", VER + 'tags = ["ok", "bad!"]\n',
-                "artifacts[0].versions[0].tags[1]: invalid tag 'bad!': use words of letters, digits, '-' and '_' "
+                "artifacts[0].versions[0].tags[1]: Invalid tag 'bad!': use words of letters, digits, '-' and '_' "
                 "separated by single spaces"),
     "bad name": ("s.toml", '[[artifacts]]\nname = "my model"\ntype = "model"\n',
                  "artifacts[0].name: invalid artifact name 'my model': use only letters, digits, '-', '_' and '.'"),

@@ -249,7 +249,7 @@ def test_another_type_under_the_same_name_is_refused(store):
     log(store, type="model")
     entries = entries_for(store, {"f": "other content"})
     before = snapshot(store)
-    with pytest.raises(TypeMismatch, match="has type 'model'; cannot log a version of type 'dataset'") as exc:
+    with pytest.raises(TypeMismatch, match="already exists with type 'model'; cannot create another with type 'dataset'") as exc:
         versions.log_version(store, name="model", type="dataset", entries=entries)
     assert isinstance(exc.value, ValueError)
     assert snapshot(store) == before

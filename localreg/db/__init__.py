@@ -202,6 +202,12 @@ def m003_link_collections_and_entity_orgs(db: "Database") -> None:
     )
 
 
+@_step
+def m004_lineage_history_step(db: "Database") -> None:
+    # the run's history step when it logged a version (W&B's Artifact.history_step); NULL: none yet
+    db.executescript("ALTER TABLE lineage ADD COLUMN step INTEGER;")
+
+
 KNOWN_MIGRATIONS = [fn.__name__ for fn in _STEPS]
 SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
 

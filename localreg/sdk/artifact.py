@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import enum
 import io
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .. import hashing, ingest, names, registries, runs, versions
-from ..errors import ArtifactStateError, InvalidInput, NotFound, VerificationError
+from ..errors import (ArtifactFinalized, ArtifactNotLogged, EntryNotFound, FileNotInArtifact, InvalidInput,
+                      NotFound, VerificationError)
 from ..objects import Entry, Objects, verify_tree
 from ..store import Store
 from .context import default_store
+from .paging import Paginator
 from .table import Table
 
 if TYPE_CHECKING:
@@ -28,6 +31,38 @@ if TYPE_CHECKING:
     from .run import Run
 
 TABLE_SUFFIX = ".table.json"
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+
+class ArtifactTTL(enum.Enum):
+    """W&B's ``wandb.ArtifactTTL``: ``INHERIT`` takes the TTL policy of the collection's team.
+
+    localreg has no team TTL policies, so an inherited TTL is no TTL.
+    """
+
+    INHERIT = 0
+
+
+def artifact_dir() -> str:
+    """Where downloads go by default: ``$WANDB_ARTIFACT_DIR``, else ``./artifacts``, made absolute (as W&B)."""
+    return os.path.abspath(os.fspath(os.environ.get("WANDB_ARTIFACT_DIR") or os.path.join(".", "artifacts")))
+
+
+def _root_name(name: str) -> str:
+    # W&B's validate_artifact_root_name: ':' is not allowed in Windows paths
+    return name.replace(":", "-") if os.name == "nt" else name
+
+
+def _fspath(value: Any, what: str) -> str:
+    """``value`` as a path string: ``str``, ``pathlib.Path`` or any ``os.PathLike`` (W&B's StrPath)."""
+    try:
+        out = os.fspath(value)
+    except TypeError:
+        raise InvalidInput(f"{what} must be a str or os.PathLike path, not {type(value).__name__}") from None
+    if isinstance(out, bytes):
+        raise InvalidInput(f"{what} must be a str path, not bytes")
+    return out
 
 
 class ManifestEntry:
@@ -46,11 +81,16 @@ class ManifestEntry:
     def ref_url(self) -> str | None:
         return self._entry.ref
 
-    def download(self, root: str | None = None, skip_cache: bool | None = None) -> str:
-        """Write this file under ``root`` (the artifact's default folder) and return its path."""
-        root = root or self._artifact._default_root()
-        self._artifact._objects().materialize([self._entry], root)
-        return os.path.join(root, *self._entry.path.split("/"))
+    def download(self, root: StrPath | None = None, skip_cache: bool | None = None) -> str:
+        """Write this file under ``root`` and return its path.
+
+        As in W&B, the default root is the artifact's absolute default folder
+        (``$WANDB_ARTIFACT_DIR`` or ``./artifacts``, then ``<name>:<version>``);
+        a given root is used as given.
+        """
+        rootdir = _fspath(root, "root") if root is not None else self._artifact._default_root()
+        self._artifact._objects().materialize([self._entry], rootdir)
+        return os.path.join(rootdir, *self._entry.path.split("/"))
 
     def __repr__(self) -> str:
         return f"<ManifestEntry {self.path} {self.digest} {self.size}>"
@@ -69,6 +109,37 @@ class Manifest:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+class ArtifactFiles(Paginator):
+    """``artifact.files()``: the artifact's files, ``per_page`` at a time (W&B's ``ArtifactFiles``)."""
+
+    def __init__(self, artifact: "Artifact", names: list[str] | None = None, per_page: int = 50,
+                 start: str | None = None) -> None:
+        self._artifact = artifact
+        wanted = set(names) if names is not None else None
+
+        def entries() -> list[Entry]:
+            found = artifact._all_entries()
+            return [e for e in found if wanted is None or e.path in wanted]
+
+        def fetch(limit: int, cursor: str | None) -> tuple[list, str | None]:
+            found = entries()
+            paths = [e.path for e in found]
+            begin = 0
+            if cursor is not None:
+                # the cursor is the last path of the previous page
+                begin = next((i for i, p in enumerate(paths) if p > cursor), len(paths))
+            page = found[begin:begin + limit]
+            more = begin + limit < len(found)
+            return [ManifestEntry(artifact, e) for e in page], (page[-1].path if page and more else None)
+
+        super().__init__(fetch, lambda: len(entries()), per_page, start)
+
+    def __repr__(self) -> str:
+        a = self._artifact
+        where = a.qualified_name if a._v is not None else f"{a._name} (draft)"
+        return f"<ArtifactFiles {where} ({len(self)})>"
 
 
 class Artifact:
@@ -92,7 +163,12 @@ class Artifact:
         self._tags: list[str] = []
         self._ttl: _dt.timedelta | None = None
         self._ttl_changed = False
+        # as in W&B, a draft's TTL is inherited (from the team's policy) until one is set
+        self._ttl_inherited = True
         self._deleted = False
+        # set by new_draft(): the source entity/project a new version must be logged to
+        self._source_entity: str | None = None
+        self._source_project: str | None = None
 
     # -- construction from the store ------------------------------------------------
     @classmethod
@@ -102,6 +178,7 @@ class Artifact:
         a._type = v.type
         a._store = store
         a._entries = {}
+        a._source_entity = a._source_project = None
         a._set_version(v)
         a._deleted = False
         return a
@@ -117,22 +194,25 @@ class Artifact:
             expires = _dt.datetime.strptime(v.ttl_expires_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
             self._ttl = expires - _dt.datetime.fromisoformat(v.created_at.replace("Z", "+00:00"))
         self._ttl_changed = False
+        self._ttl_inherited = False
 
     # -- state helpers ----------------------------------------------------------------
     def _logged(self, member: str) -> versions.Version:
         if self._v is None:
-            raise ArtifactStateError(
-                f"{member!r} is not available on draft artifact {self._name!r}; log it first (run.log_artifact)"
+            raise ArtifactNotLogged(
+                f"'Artifact.{member}' used prior to logging artifact {self._name!r}; log it first "
+                "(run.log_artifact)", name=member, obj=self,
             )
         if self._deleted:
-            raise ArtifactStateError(f"artifact {self._v.qualified_name} was deleted")
+            raise ArtifactNotLogged(f"artifact {self._v.qualified_name} was deleted", name=member, obj=self)
         return self._v
 
     def _draft(self, member: str) -> None:
         if self._v is not None:
-            raise ArtifactStateError(
-                f"cannot {member} on {self._v.qualified_name}: a logged artifact's files are final; "
-                "create a new Artifact to log a new version"
+            raise ArtifactFinalized(
+                f"'Artifact.{member}' used on logged artifact {self._v.qualified_name}. Can't modify finalized "
+                "artifact: a logged artifact's files are final; call new_draft() to make the next version",
+                name=member, obj=self,
             )
 
     def _the_store(self) -> Store:
@@ -160,31 +240,42 @@ class Artifact:
             self._entries[e.path] = e
 
     # -- draft-only members -------------------------------------------------------------
-    def add_file(self, local_path: str, name: str | None = None, is_tmp: bool = False,
+    def add_file(self, local_path: StrPath, name: StrPath | None = None, is_tmp: bool = False,
                  skip_cache: bool = False, policy: str = "mutable", overwrite: bool = False) -> ManifestEntry:
         """Add one local file (stored now, so later edits of it do not change the draft).
 
+        ``local_path`` and ``name`` may be ``str`` or any ``os.PathLike``.
         ``policy="immutable"`` promises the file will not change in place:
         a big file is then hard-linked into the store instead of copied.
         """
-        self._draft("add a file")
+        self._draft("add_file")
+        local_path = _fspath(local_path, "local_path")
+        if name is not None:
+            name = _fspath(name, "name").replace(os.sep, "/")
         if policy not in ("mutable", "immutable"):
             raise InvalidInput(f"invalid policy {policy!r}: use 'mutable' or 'immutable'")
         if not os.path.isfile(local_path):
             if os.path.exists(local_path):
-                raise InvalidInput(f"{local_path!r} is not a file; use add_dir for folders")
-            raise NotFound(f"file {local_path!r} not found", local_path)
+                raise InvalidInput(f"Path is not a file: {local_path!r} (use add_dir for folders)")
+            raise NotFound(f"Path is not a file: {local_path!r} (no such file)", local_path)
         logical = names.check_logical_path(name or os.path.basename(local_path))
         [e] = self._objects().add_files([(logical, local_path)], link=policy == "immutable")
         self._put([e], overwrite)
         return ManifestEntry(self, e)
 
-    def add_dir(self, local_path: str, name: str | None = None, skip_cache: bool = False,
+    def add_dir(self, local_path: StrPath, name: str | None = None, skip_cache: bool = False,
                 policy: str = "mutable", merge: bool = False) -> None:
-        """Add every file under a folder; logical paths are relative to it (under ``name``)."""
-        self._draft("add a folder")
+        """Add every file under a folder (``str`` or ``os.PathLike``); logical paths are relative to it (under ``name``)."""
+        self._draft("add_dir")
+        local_path = _fspath(local_path, "local_path")
+        if name is not None:
+            name = _fspath(name, "name").replace(os.sep, "/")
         if policy not in ("mutable", "immutable"):
             raise InvalidInput(f"invalid policy {policy!r}: use 'mutable' or 'immutable'")
+        if not os.path.isdir(local_path):
+            if os.path.exists(local_path):
+                raise InvalidInput(f"Path is not a directory: {local_path!r}")
+            raise NotFound(f"Path is not a directory: {local_path!r} (no such folder)", local_path)
         files = ingest.collect_dir(local_path, name)
         new = self._objects().add_files(files, link=policy == "immutable")
         if not merge:
@@ -200,18 +291,19 @@ class Artifact:
     def add_reference(self, uri: str, name: str | None = None, checksum: bool = True,
                       max_objects: int | None = None) -> list[ManifestEntry]:
         """Add a reference to a file or folder at a URL (file://, memory://, any fsspec URL)."""
-        self._draft("add a reference")
+        self._draft("add_reference")
+        uri = _fspath(uri, "uri")
         new = ingest.reference_entries(self._the_store(), uri, name, checksum, max_objects)
         self._put(new, overwrite=False)
         return [ManifestEntry(self, e) for e in new]
 
     @contextlib.contextmanager
-    def new_file(self, name: str, mode: str = "x", encoding: str | None = None) -> Iterator[Any]:
+    def new_file(self, name: StrPath, mode: str = "x", encoding: str | None = None) -> Iterator[Any]:
         """Write a new file of the artifact: ``with artifact.new_file("a.txt") as f: f.write(...)``."""
-        self._draft("add a file")
-        logical = names.check_logical_path(name)
+        self._draft("new_file")
+        logical = names.check_logical_path(_fspath(name, "name").replace(os.sep, "/"))
         if logical in self._entries and "x" in mode:
-            raise InvalidInput(f"file {logical!r} is already in artifact {self._name!r}")
+            raise InvalidInput(f"File with name {logical!r} already exists in artifact {self._name!r}")
         if "r" in mode or "+" in mode:
             raise InvalidInput(f"new_file opens for writing; mode {mode!r} is not supported")
         fmode = "w" + ("b" if "b" in mode else "")
@@ -224,20 +316,20 @@ class Artifact:
 
     def remove(self, item: str | ManifestEntry) -> None:
         """Remove a file, or every file under a folder path, from the draft."""
-        self._draft("remove a file")
+        self._draft("remove")
         path = item.path if isinstance(item, ManifestEntry) else item
         if not isinstance(path, str):
             raise InvalidInput(f"remove takes a path or an entry, not {type(item).__name__}")
         path = path.rstrip("/")
         gone = [p for p in self._entries if p == path or p.startswith(path + "/")]
         if not gone:
-            raise NotFound(f"file {path!r} not found in artifact {self._name!r}", path)
+            raise FileNotInArtifact(f"No such file or directory: {path!r} is not in artifact {self._name!r}", path)
         for p in gone:
             del self._entries[p]
 
     def add(self, obj: Any, name: str, overwrite: bool = False) -> ManifestEntry:
         """Add a :class:`Table` as ``<name>.table.json``."""
-        self._draft("add an object")
+        self._draft("add")
         if not isinstance(obj, Table):
             raise InvalidInput(f"artifact.add takes a Table, not {type(obj).__name__}")
         logical = names.check_logical_path(name if name.endswith(TABLE_SUFFIX) else name + TABLE_SUFFIX)
@@ -268,62 +360,90 @@ class Artifact:
         if self._v is None:
             e = self._entries.get(name)
             if e is None:
-                raise NotFound(f"file {name!r} not found in artifact {self._name!r}", name)
+                raise EntryNotFound(f"file {name!r} not found in artifact {self._name!r}", name)
             return e
         return versions.entry(self._the_store(), self._v, name)
 
-    def get_entry(self, name: str) -> ManifestEntry:
-        return ManifestEntry(self, self._entry(name))
+    def get_entry(self, name: StrPath) -> ManifestEntry:
+        """The file ``name`` of the artifact; ``KeyError`` (:class:`EntryNotFound`) if it has none, as in W&B."""
+        return ManifestEntry(self, self._entry(_fspath(name, "name").replace(os.sep, "/")))
 
     get_path = get_entry
 
-    def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ManifestEntry]:
-        entries = self._all_entries()
-        if names is not None:
-            wanted = set(names)
-            entries = [e for e in entries if e.path in wanted]
-        return [ManifestEntry(self, e) for e in entries]
+    def files(self, names: list[str] | None = None, per_page: int = 50, start: str | None = None) -> ArtifactFiles:
+        """The files, paged ``per_page`` at a time (``len()``, indexing, ``cursor``/``start`` as W&B's)."""
+        return ArtifactFiles(self, names, per_page, start)
 
     @property
     def manifest(self) -> Manifest:
         return Manifest(self, self._all_entries())
 
-    def _default_root(self) -> str:
+    def _default_root(self, include_version: bool = True) -> str:
+        """``$WANDB_ARTIFACT_DIR`` (else ``./artifacts``) / ``<source name>:vN``, absolute, as in W&B."""
         v = self._logged("download")
-        return os.path.join(".", "artifacts", v.source_name)
+        name = v.source_name if include_version else v.source_name.split(":")[0]
+        return os.path.join(artifact_dir(), _root_name(name))
 
-    def download(self, root: str | None = None, allow_missing_references: bool = False,
-                 skip_cache: bool | None = None, path_prefix: str | None = None,
+    def download(self, root: StrPath | None = None, allow_missing_references: bool = False,
+                 skip_cache: bool | None = None, path_prefix: StrPath | None = None,
                  multipart: bool | None = None, link_mode: str = "copy") -> str:
-        """Write the files under ``root`` (default ``./artifacts/<source name>:vN``) and return it.
+        """Write the files under ``root`` and return it (the default root is absolute, see ``_default_root``).
 
-        ``link_mode``: ``copy`` (default), ``hardlink``, ``symlink`` or
-        ``reflink``, as :meth:`localreg.objects.Objects.materialize` explains
-        (files the store cannot link are copied).
+        ``root`` may be ``str`` or ``os.PathLike``; a given root is returned
+        as given (W&B does the same). ``multipart`` is accepted and ignored
+        (there is no HTTP download). ``link_mode``: ``copy`` (default),
+        ``hardlink``, ``symlink`` or ``reflink``, as
+        :meth:`localreg.objects.Objects.materialize` explains (files the
+        store cannot link are copied).
         """
         self._logged("download")
-        root = root or self._default_root()
+        rootdir = _fspath(root, "root") if root is not None else self._default_root()
         entries = self._all_entries()
         if path_prefix:
-            entries = [e for e in entries if e.path.startswith(path_prefix)]
-        self._objects().materialize(entries, root, link_mode=link_mode)
-        return root
+            prefix = _fspath(path_prefix, "path_prefix")
+            entries = [e for e in entries if e.path.startswith(prefix)]
+        self._objects().materialize(entries, rootdir, link_mode=link_mode)
+        return rootdir
 
-    def verify(self, root: str | None = None) -> None:
+    def checkout(self, root: StrPath | None = None) -> str:
+        """Make ``root`` hold exactly this version: files not in it are removed, the rest downloaded.
+
+        The default root has no version in it (``<artifact dir>/<name>``), as in W&B,
+        so successive checkouts update one folder.
+        """
+        self._logged("checkout")
+        rootdir = _fspath(root, "root") if root is not None else self._default_root(include_version=False)
+        keep = {os.path.join(rootdir, *e.path.split("/")) for e in self._all_entries()}
+        for dirpath, _dirs, files in os.walk(rootdir):
+            for f in files:
+                full = os.path.join(dirpath, f)
+                if full not in keep:
+                    os.remove(full)
+        return self.download(rootdir)
+
+    def verify(self, root: StrPath | None = None) -> None:
         """Re-hash a download; raise :class:`VerificationError` on any missing, extra or changed file."""
         self._logged("verify")
-        root = root or self._default_root()
-        problems = verify_tree(self._all_entries(), root)
+        rootdir = _fspath(root, "root") if root is not None else self._default_root()
+        problems = verify_tree(self._all_entries(), rootdir)
         if problems:
-            raise VerificationError(f"{root} does not match {self.qualified_name}: " + "; ".join(problems), problems)
+            raise VerificationError(f"{rootdir} does not match {self.qualified_name}: " + "; ".join(problems), problems)
 
-    def file(self, root: str | None = None) -> str:
-        """Download a single-file artifact and return the file's path."""
+    def file(self, root: StrPath | None = None) -> str:
+        """Download a single-file artifact and return the file's path.
+
+        As in W&B, the default root here is the relative ``./artifacts/<name>:vN``
+        (not ``$WANDB_ARTIFACT_DIR``), and the path is returned as built from it.
+        """
+        self._logged("file")
         entries = self._all_entries()
         if len(entries) != 1:
-            raise InvalidInput(f"artifact {self._name!r} has {len(entries)} files; file() needs exactly one")
-        root = self.download(root)
-        return os.path.join(root, *entries[0].path.split("/"))
+            raise InvalidInput(
+                f"This artifact contains {len(entries)} files, not one: call download() to get all files "
+                "or get_entry(name).download()"
+            )
+        rootdir = _fspath(root, "root") if root is not None else os.path.join(".", "artifacts", _root_name(self.name))
+        return self.get_entry(entries[0].path).download(rootdir)
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -332,7 +452,7 @@ class Artifact:
 
     @name.setter
     def name(self, value: str) -> None:
-        self._draft("rename")
+        self._draft("name")
         self._name = names.check_name(value)
 
     @property
@@ -381,7 +501,7 @@ class Artifact:
 
     @property
     def id(self) -> str | None:
-        # as in W&B, a linked artifact has the id of the artifact it links to
+        """The version's id; a link has its source's id, as in W&B (one artifact, two memberships)."""
         return str(self._v.data_id) if self._v is not None else None
 
     @property
@@ -410,16 +530,35 @@ class Artifact:
 
     @property
     def ttl(self) -> _dt.timedelta | None:
+        if self._ttl_inherited and (self._v is None or self._ttl_changed):
+            # W&B: an inherited TTL is known only once the artifact is logged (or saved)
+            raise ArtifactNotLogged("'Artifact.ttl' is inherited: it is known once the artifact is logged",
+                                    name="ttl", obj=self)
         return self._ttl
 
     @ttl.setter
-    def ttl(self, value: _dt.timedelta | None) -> None:
+    def ttl(self, value: "_dt.timedelta | ArtifactTTL | None") -> None:
+        if self._v is not None and self._v.is_link:
+            raise InvalidInput("Cannot set TTL for link artifact. Unlink the artifact first then set the TTL "
+                               "for the source artifact")
+        if isinstance(value, ArtifactTTL):
+            # INHERIT: the team's TTL policy; localreg has none, so no TTL
+            self._ttl, self._ttl_inherited, self._ttl_changed = None, True, True
+            return
         if value is not None and not isinstance(value, _dt.timedelta):
-            raise InvalidInput("ttl must be a datetime.timedelta or None")
+            raise InvalidInput("ttl must be a datetime.timedelta, wandb.ArtifactTTL.INHERIT or None")
         if value is not None and value.total_seconds() <= 0:
-            raise InvalidInput("ttl must be positive")
+            raise InvalidInput(f"Artifact TTL Duration has to be positive. ttl: {value.total_seconds()}")
         self._ttl = value
+        self._ttl_inherited = False
         self._ttl_changed = True
+
+    @property
+    def history_step(self) -> int | None:
+        """The run's history step when this version was logged (``None`` if the run had logged nothing)."""
+        v = self._logged("history_step")
+        step = runs.history_step(self._the_store(), v)
+        return None if step is None else max(0, step - 1)
 
     @property
     def entity(self) -> str:
@@ -442,7 +581,8 @@ class Artifact:
 
     @property
     def source_name(self) -> str:
-        return self._logged("source_name").source_name
+        # W&B answers a draft's name (no version yet) rather than raising
+        return self._name if self._v is None else self._logged("source_name").source_name
 
     @property
     def source_version(self) -> str:
@@ -511,12 +651,22 @@ class Artifact:
             raise InvalidInput(
                 f"artifact {self._name!r} was staged in store {self._store.home}; it cannot be logged to {store.home}"
             )
+        entity = run.entity if run is not None else (entity or self._source_entity)
+        project = run.project if run is not None else (project or self._source_project)
+        # a draft made by new_draft() belongs to its source's entity and project (W&B's words)
+        if self._source_entity and entity and entity != self._source_entity:
+            raise InvalidInput(f"Artifact {self._name} is owned by entity '{self._source_entity}'; "
+                               f"it can't be moved to '{entity}'")
+        if self._source_project and project and project != self._source_project:
+            raise InvalidInput(f"Artifact {self._name} exists in project '{self._source_project}'; "
+                               f"it can't be moved to '{project}'")
         ttl = self._ttl.total_seconds() if self._ttl is not None else None
         v, _created = versions.log_version(
             store, name=self._name, type=self._type, entries=list(self._entries.values()),
-            entity=run.entity if run is not None else entity, project=run.project if run is not None else project,
+            entity=entity, project=project,
             description=self._description, metadata=self._metadata, aliases=aliases, tags=tags,
             run_pk=run._info.pk if run is not None else None, ttl_seconds=ttl,
+            run_step=run._step if run is not None else None,
         )
         self._store = store
         self._entries = {}
@@ -545,6 +695,22 @@ class Artifact:
 
     def wait(self, timeout: int | None = None) -> "Artifact":
         return self
+
+    def new_draft(self) -> "Artifact":
+        """A draft of the next version: this version's files, description and metadata, same name and type.
+
+        As in W&B, it belongs to the source collection: logging it from a run
+        of another entity or project is refused.
+        """
+        v = self._logged("new_draft")
+        draft = Artifact(v.source_name.split(":")[0], v.type, description=self._description,
+                         metadata=dict(self._metadata))
+        draft._store = self._the_store()
+        draft._entries = {e.path: e for e in self._all_entries()}
+        src = v if not v.is_link else versions.get(draft._store, v.data_id)
+        draft._source_entity = src.entity
+        draft._source_project = src.project
+        return draft
 
     def is_draft(self) -> bool:
         return self._v is None

@@ -10,10 +10,10 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from .. import names, registries, runs, versions
-from ..errors import ArtifactStateError, InvalidInput, LocalregError
+from ..errors import ArtifactStateError, InvalidInput, LocalregError, NotFound, RunStateError
 from ..hashing import clean_metadata
 from ..store import Store, open_store
-from .artifact import Artifact
+from .artifact import Artifact, StrPath
 from .runview import RunView
 
 _active: "Run | None" = None
@@ -144,7 +144,7 @@ class Run(RunView):
 
     def _check_open(self, what: str) -> None:
         if self._finished:
-            raise ArtifactStateError(f"run {self._info.path} is finished; cannot {what}")
+            raise RunStateError(f"run {self._info.path} is finished; cannot {what}")
 
     def log(self, data: dict, step: int | None = None, commit: bool | None = None) -> None:
         """Record metrics; the last value of each key is kept as the run's summary."""
@@ -154,7 +154,7 @@ class Run(RunView):
         self.summary.update(clean_metadata(data, "logged metrics", max_keys=None))
         self._step = step if step is not None else self._step + 1
 
-    def log_artifact(self, artifact_or_path: Artifact | str, name: str | None = None,
+    def log_artifact(self, artifact_or_path: Artifact | StrPath, name: str | None = None,
                      type: str | None = None, aliases: list[str] | None = None,
                      tags: list[str] | None = None) -> Artifact:
         """Commit a draft (or a path) as the next version; the run is recorded as its producer."""
@@ -165,21 +165,90 @@ class Run(RunView):
         aliases = names.check_aliases(_without_empty(aliases))
         return artifact._commit(self, aliases=aliases, tags=names.check_tags(tags))
 
-    def _as_artifact(self, artifact_or_path: Artifact | str, name: str | None, type: str | None) -> Artifact:
+    def _as_artifact(self, artifact_or_path: Artifact | StrPath, name: str | None, type: str | None) -> Artifact:
+        """An Artifact as given, or a new one holding a file, folder or reference URL (str or os.PathLike)."""
         if isinstance(artifact_or_path, Artifact):
             return artifact_or_path
-        if not isinstance(artifact_or_path, str):
-            raise InvalidInput(f"expected an Artifact or a path, not {artifact_or_path.__class__.__name__}")
-        path = artifact_or_path
+        if not isinstance(artifact_or_path, (str, os.PathLike)):
+            raise InvalidInput("You must pass an instance of wandb.Artifact or a valid file path to log_artifact, "
+                               f"not {artifact_or_path.__class__.__name__}")
+        path = os.fspath(artifact_or_path)
+        if not isinstance(path, str):
+            raise InvalidInput("log_artifact takes a str or os.PathLike path, not bytes")
         base = os.path.basename(os.path.normpath(path)) or "artifact"
-        artifact = Artifact(name or f"run-{self.id}-{base}", type or "unspecified")
-        if "://" in path and not os.path.exists(path):
-            artifact.add_reference(path)
+        if os.path.isfile(path):
+            add = "file"
         elif os.path.isdir(path):
+            add = "dir"
+        elif "://" in path:
+            add = "reference"
+        else:
+            raise InvalidInput(f"path must be a file, directory or external reference like s3://bucket/path: {path!r}")
+        # checked before the draft is made, so a bad path writes nothing
+        artifact = Artifact(name or f"run-{self.id}-{base}", type or "unspecified")
+        if add == "file":
+            artifact.add_file(path)
+        elif add == "dir":
             artifact.add_dir(path)
         else:
-            artifact.add_file(path)
+            artifact.add_reference(path)
         return artifact
+
+    def log_model(self, path: StrPath, name: str | None = None, aliases: list[str] | None = None) -> None:
+        """Log the file or folder at ``path`` as a ``model`` artifact of this run (W&B's ``Run.log_model``).
+
+        ``name`` defaults to ``run-<run id>-<basename of path>``. Returns
+        None, as W&B does; the version is the newest of that name.
+        """
+        self._check_open("log a model")
+        self.log_artifact(self._as_artifact(path, name, "model"), aliases=aliases)
+
+    def use_model(self, name: str) -> str:
+        """Download a model artifact (used by this run) and return its local path (W&B's ``Run.use_model``).
+
+        A folder holding a single file gives that file's path. W&B refuses an
+        artifact whose type does not contain ``model`` with ``AssertionError``;
+        so does localreg (and records no use).
+        """
+        self._check_open("use a model")
+        v = versions.resolve(self._store, name, entity=self.entity, project=self.project)
+        if "model" not in v.type.lower():
+            raise AssertionError(
+                "You can only use this method for 'model' artifacts. For an artifact to be a 'model' artifact, "
+                f"its type property must contain the substring 'model' ({v.qualified_name} has type {v.type!r})."
+            )
+        path = self.use_artifact(Artifact._from_version(self._store, v)).download()
+        found = os.listdir(path)
+        return os.path.join(path, found[0]) if len(found) == 1 else path
+
+    def link_model(self, path: StrPath, registered_model_name: str, name: str | None = None,
+                   aliases: list[str] | None = None) -> Artifact:
+        """Log ``path`` as a model and link it to ``registered_model_name`` (W&B's ``Run.link_model``).
+
+        As in W&B, the target is the project link collection
+        ``<entity>/model-registry/<registered_model_name>``; an existing artifact
+        ``name`` must be a model type (``AssertionError`` otherwise).
+        """
+        self._check_open("link a model")
+        if not isinstance(registered_model_name, str) or len(registered_model_name.split("/")) != 1:
+            raise AssertionError("Please provide only the name of the registered model. "
+                                 "Do not append the entity or project name.")
+        model_type = "model"
+        if name is not None:
+            try:
+                existing = versions.resolve(self._store, f"{name}:latest", entity=self.entity, project=self.project)
+            except (NotFound, InvalidInput):
+                existing = None
+            if existing is not None:
+                if "model" not in existing.type.lower():
+                    raise AssertionError(
+                        "You can only use this method for 'model' artifacts. For an artifact to be a 'model' "
+                        f"artifact, its type property must contain the substring 'model' ({existing.qualified_name} "
+                        f"has type {existing.type!r})."
+                    )
+                model_type = existing.type
+        artifact = self.log_artifact(self._as_artifact(path, name, model_type))
+        return self.link_artifact(artifact, f"{self.entity}/model-registry/{registered_model_name}", aliases)
 
     def use_artifact(self, artifact_or_name: Artifact | str, type: str | None = None,
                      aliases: list[str] | None = None, use_as: str | None = None) -> Artifact:
@@ -201,6 +270,8 @@ class Run(RunView):
         link collection of a project: ``COLLECTION`` or ``PROJECT/COLLECTION`` (this run's entity and
         project fill what the path leaves out, as in W&B) or ``ENTITY/PROJECT/COLLECTION``."""
         self._check_open("link an artifact")
+        if not isinstance(artifact, Artifact):
+            raise InvalidInput(f"link_artifact takes a wandb.Artifact, not {type(artifact).__name__}")
         if artifact._v is None:
             names.parse_link_target(target_path)
             names.check_aliases(aliases)
@@ -274,7 +345,7 @@ join = finish  # W&B's old name for finish, still called by integrations (spaCy'
 
 def _need_run(what: str) -> Run:
     if _active is None:
-        raise ArtifactStateError(f"call localreg.init() before localreg.{what}()")
+        raise RunStateError(f"You must call wandb.init() before wandb.{what}() (localreg.init())")
     return _active
 
 
