@@ -55,6 +55,8 @@ _SUBMODULES = {
     "apis": "localreg.compat.apis",
     "util": "localreg.compat.util",
     "wandb_run": "localreg.sdk.run",
+    "env": "localreg.compat.env",
+    "_strutils": "localreg.compat.strutils",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__", "run"])

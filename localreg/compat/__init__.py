@@ -42,7 +42,9 @@ ALIASES: dict[str, str] = {
     "wandb.sdk.wandb_run": "localreg.sdk.run",
     "wandb.wandb_run": "localreg.sdk.run",
     "wandb.apis": "localreg.compat.apis",
-    "wandb.apis.public": "localreg.sdk.api",
+    "wandb.apis.public": "localreg.compat.public",
+    "wandb.apis.public.api": "localreg.sdk.api",
+    "wandb.apis.public.artifacts": "localreg.sdk.api",
     "wandb.data_types": "localreg.compat.data_types",
     "wandb.sdk.data_types": "localreg.compat.data_types",
     "wandb.sdk.data_types.trace_tree": "localreg.compat.trace_tree",
@@ -54,6 +56,15 @@ ALIASES: dict[str, str] = {
     "wandb.sdk.lib.paths": "localreg.compat.lib",
     "wandb.sdk.lib.runid": "localreg.compat.lib",
     "wandb.util": "localreg.compat.util",
+    "wandb.env": "localreg.compat.env",
+    "wandb._strutils": "localreg.compat.strutils",
+    "wandb.sdk.artifacts._validators": "localreg.compat.validators",
+    "wandb.sdk.artifacts._gqlutils": "localreg.compat.validators",
+    "wandb.sdk.lib.hashutil": "localreg.compat.lib",
+    "wandb.apis.public.registries": "localreg.compat.registries",
+    "wandb.apis.public.registries.registry": "localreg.compat.registries",
+    "wandb.apis.public.registries.registries_search": "localreg.compat.registries",
+    "wandb.apis.public.registries._utils": "localreg.compat.registries",
 }
 
 DOCS = "docs/integrations.md"

@@ -53,4 +53,17 @@ def generate_id(length: int = 8) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-__all__ = ["FilePathStr", "LogicalPath", "RunDisabled", "StrPath", "URIStr", "context", "generate_id"]
+def md5_file_hex(*paths: "str | os.PathLike[str]") -> str:
+    """``wandb.sdk.lib.hashutil.md5_file_hex``: the hex MD5 of the files' bytes, one after another."""
+    import hashlib
+
+    h = hashlib.md5(usedforsecurity=False)
+    for path in paths:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
+__all__ = ["FilePathStr", "LogicalPath", "RunDisabled", "StrPath", "URIStr", "context", "generate_id",
+           "md5_file_hex"]

@@ -342,3 +342,41 @@ def test_an_empty_alias_names_nothing(wandb_offline, localreg_api, tmp_path):
     assert localreg_api.artifact("p/ckpt:epoch 1 step 2").version == "v0"
     with pytest.raises(ValueError, match="invalid alias 'a/b'"):
         run.log_artifact(wandb.Artifact("third", "checkpoint"), aliases=["", "a/b"])
+
+
+def test_helpers_w_and_b_tests_import(wandb_offline, tmp_path, monkeypatch):
+    """W&B paths `wandb.env`, `wandb._strutils`, `wandb.sdk.artifacts._validators`, `wandb.sdk.lib.hashutil`, `wandb.util`."""
+    import hashlib
+
+    from wandb import env
+    from wandb._strutils import b64decode_ascii, nameof
+    from wandb.sdk.artifacts._validators import REGISTRY_PREFIX, FullArtifactPath, remove_registry_prefix
+    from wandb.sdk.lib.hashutil import md5_file_hex
+    from wandb.util import random_string
+
+    monkeypatch.setenv("WANDB_ARTIFACT_DIR", "dl")
+    assert env.get_artifact_dir() == str(tmp_path / "dl")
+    assert env.get_artifact_dir({}) == str(tmp_path / "artifacts")
+    assert b64decode_ascii("UHJvamVjdDox") == "Project:1" and nameof(FullArtifactPath) == "FullArtifactPath"
+    assert (REGISTRY_PREFIX, remove_registry_prefix("wandb-registry-model"), remove_registry_prefix("p")) == (
+        "wandb-registry-", "model", "p")
+    assert FullArtifactPath.from_str("e/p/n:v0") == FullArtifactPath("e", "p", "n:v0")
+    with pytest.raises(ValueError):
+        FullArtifactPath.from_str("n:v0")
+    (tmp_path / "f").write_bytes(b"abc")
+    assert md5_file_hex(tmp_path / "f") == hashlib.md5(b"abc").hexdigest()
+    assert len(random_string(8)) == 8
+
+
+def test_registry_paths_w_and_b_code_imports(wandb_offline, localreg_store):
+    """W&B paths `wandb.apis.public.registries.registry.Registry`, `..._utils.fetch_org_entity_from_organization`."""
+    import wandb
+    from wandb.apis.public.registries._utils import fetch_org_entity_from_organization
+    from wandb.apis.public.registries.registry import Registry
+
+    reg = wandb.Api().registry("model", organization=localreg_store.default("org"))
+    assert isinstance(reg, Registry) and Registry is localreg.Registry
+    org = localreg_store.default("org")
+    assert fetch_org_entity_from_organization(wandb.Api().client, org) == org
+    with pytest.raises(ValueError, match="^Organization entity for 'nope' not found."):
+        fetch_org_entity_from_organization(wandb.Api().client, "nope")
