@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 @dataclass
 class Finding:
     """One thing fsck found. ``kind``: alias, tag, lineage, entry, link, version,
-    latest, blob, chunked-file (problems); orphan, tmp, pack-space, unneeded (leftovers)."""
+    latest, blob, chunked-file (problems); orphan, tmp, upload (an incomplete multipart
+    upload on an object store), pack-space, unneeded (leftovers)."""
 
     kind: str
     message: str
@@ -219,6 +220,10 @@ def _check(store: "Store") -> FsckReport:
         ))
     for path, _size, _m in blobs.list_tmp():
         report.leftovers.append(Finding("tmp", f"temp file {path} (gc removes it)"))
+    for path, upload_id, _started in blobs.list_incomplete_uploads():
+        report.leftovers.append(Finding(
+            "upload", f"incomplete multipart upload of {path} (id {upload_id}) (gc aborts it after the grace period)"
+        ))
     return report
 
 

@@ -120,6 +120,7 @@ class Store:
         create: bool = True,
         shared_group: str | None = None,
         readonly: bool | None = None,
+        blob_options: dict[str, Any] | None = None,
     ) -> None:
         self.home = resolve_home(home)
         self.db_path = self.home / DB_NAME
@@ -136,7 +137,7 @@ class Store:
                                str(self.home))
             if not create:
                 raise NotFound(f"no localreg store at {self.home}", str(self.home))
-            _check_creation_args(blob_url, org, entity, project)
+            _check_creation_args(blob_url, org, entity, project, blob_options)
             gid = _group_id(shared_group) if shared_group is not None else None
             self._create_home(gid)
         elif not _writable(self.home) or not _writable(self.db_path):
@@ -155,15 +156,16 @@ class Store:
             self._check_and_upgrade()
             info = self.info()
             if "blob_url" not in info:
-                self._initialize(blob_url, org, entity, project)
+                self._initialize(blob_url, org, entity, project, blob_options)
                 info = self.info()
         except sqlite3.DatabaseError as e:
             self.close()
             raise self._translate(e) from None
         self.blob_url = info["blob_url"]
         self.shared_group = info.get("shared_group")
+        self.blob_options = json.loads(info.get("blob_options") or "{}")
         self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None,
-                               readonly=self.readonly)
+                               readonly=self.readonly, options=self.blob_options)
         self._defaults = {
             "org": info.get("default_org", DEFAULT_ORG),
             "entity": info.get("default_entity", _entity_from_user(current_user())),
@@ -221,10 +223,11 @@ class Store:
                 raise StoreError(f"cannot set up the database {self.db_path}: {e}") from None
 
 
-    def _initialize(self, blob_url, org, entity, project) -> None:
+    def _initialize(self, blob_url, org, entity, project, blob_options=None) -> None:
         url = blob_url or str(self.home / "blobs")
         values = {
             "blob_url": url,
+            **({"blob_options": json.dumps(blob_options, sort_keys=True)} if blob_options else {}),
             "default_org": names.check_name(org or DEFAULT_ORG, "org name"),
             "default_entity": names.check_name(entity or _entity_from_user(current_user()), "entity name"),
             "default_project": names.check_name(project or DEFAULT_PROJECT, "project name"),
@@ -479,16 +482,36 @@ def _group_id(name: str) -> int:
         raise InvalidInput(f"unknown group {name!r}: a shared store needs an existing group") from None
 
 
-def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None) -> None:
+def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None,
+                         blob_options: dict[str, Any] | None = None) -> None:
     """Refuse bad defaults before the home is created: bad input writes nothing."""
     for value, what in ((org, "org name"), (entity, "entity name"), (project, "project name")):
         if value is not None:
             names.check_name(value, what)
+    if blob_options:
+        if blob_url is None:
+            raise InvalidInput("blob options need a blob URL (--blob-url) to apply to")
+        if not isinstance(blob_options, dict):
+            raise InvalidInput(f"blob options must be a dict of option names to values, not {blob_options!r}")
+        _check_option_names(blob_options)
     if blob_url is not None:
         try:
-            BlobStore(blob_url)
-        except (ValueError, ImportError) as e:
+            BlobStore(blob_url, options=blob_options)
+        except ImportError as e:
+            proto = blob_url.split("://", 1)[0]
+            extra = " (pip install 'localreg[s3]')" if proto in ("s3", "s3a") else ""
+            raise InvalidInput(f"cannot use blob URL {blob_url!r}: {e}{extra}") from None
+        except (ValueError, TypeError) as e:
             raise InvalidInput(f"cannot use blob URL {blob_url!r}: {e}") from None
+
+
+def _check_option_names(options: dict[str, Any], prefix: str = "") -> None:
+    from .blobs import check_blob_option_name
+
+    for name, value in options.items():
+        check_blob_option_name(prefix + str(name))
+        if isinstance(value, dict):
+            _check_option_names(value, prefix + str(name) + ".")
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}
