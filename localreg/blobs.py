@@ -79,7 +79,13 @@ class BlobStore:
         self.url = url
         self.readonly = readonly
         self.options = dict(options or {})
-        self.fs, self.root = fsspec.core.url_to_fs(url, **self.options)
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        fs_options = dict(self.options)
+        if protocol in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
+            # other processes and machines write to the same bucket: never
+            # answer from a listing this process made earlier
+            fs_options.setdefault("use_listings_cache", False)
+        self.fs, self.root = fsspec.core.url_to_fs(url, **fs_options)
         self.root = self.root.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)
         self._made: set[str] = set()

@@ -226,7 +226,12 @@ class _S3Upload(Upload):
 
 
 def list_incomplete_uploads(fs: Any, root: str) -> Iterator[tuple[str, str, float | None]]:
-    """``(path, upload id, start time)`` of every incomplete multipart upload under ``root`` (S3 only)."""
+    """``(path, upload id, last activity)`` of every incomplete multipart upload under ``root`` (S3 only).
+
+    The last activity is the latest of the upload's start and its parts'
+    times: an upload still receiving parts is young however long ago it
+    began (and some servers report no true start time).
+    """
     if not is_s3(fs):
         return
     bucket, prefix, _ = fs.split_path(root)
@@ -236,12 +241,27 @@ def list_incomplete_uploads(fs: Any, root: str) -> Iterator[tuple[str, str, floa
     while True:
         res = asyncio.run_coroutine_threadsafe(fs._call_s3("list_multipart_uploads", **kwargs), fs.loop).result()
         for up in res.get("Uploads", []) or []:
-            when = up.get("Initiated")
-            yield f"{bucket}/{up['Key']}", up["UploadId"], modified_time({"LastModified": when}) if when else None
+            yield f"{bucket}/{up['Key']}", up["UploadId"], _last_activity(fs, bucket, up)
         if not res.get("IsTruncated"):
             return
         kwargs["KeyMarker"] = res.get("NextKeyMarker")
         kwargs["UploadIdMarker"] = res.get("NextUploadIdMarker")
+
+
+def _last_activity(fs: Any, bucket: str, up: Mapping[str, Any]) -> float | None:
+    times = [modified_time({"LastModified": up.get("Initiated")})]
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": up["Key"], "UploadId": up["UploadId"]}
+    while True:
+        try:
+            res = asyncio.run_coroutine_threadsafe(fs._call_s3("list_parts", **kwargs), fs.loop).result()
+        except FileNotFoundError:  # completed or aborted meanwhile
+            return None
+        times.extend(modified_time({"LastModified": p.get("LastModified")}) for p in res.get("Parts", []) or [])
+        if not res.get("IsTruncated"):
+            break
+        kwargs["PartNumberMarker"] = res.get("NextPartNumberMarker")
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 def abort_incomplete_upload(fs: Any, path: str, upload_id: str) -> None:
