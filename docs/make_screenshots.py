@@ -1,4 +1,4 @@
-"""Redraw the README's screenshots of the two linking flows (docs/ui-*.png).
+"""Redraw the screenshots of the two linking flows in docs/web-ui.md (docs/ui-*.png).
 
     python docs/make_screenshots.py
 

@@ -4,8 +4,10 @@ Layout under the blob root (``<home>/blobs`` or any fsspec URL):
 
 * ``objects/<2 hex>/<62 hex>``: a loose chunk, named by its sha256;
 * ``packs/<name>.pack``: many small chunks back to back; where each one
-  sits is recorded in SQLite (``chunks.pack``, ``chunks.offset``), never
-  in the pack itself;
+  sits is recorded in SQLite (``chunks.pack``, ``chunks.offset``), and
+  in a footer at the pack's end that the caller hands to
+  :meth:`PackWriter.close` (``localreg.objects.packs``; readers never look
+  past the chunks);
 * ``tmp/``: files being written on local disk. Every local write goes to a
   temp file in the blob root, is fsynced, then ``os.replace``d into place
   and the folder fsynced, so a name either holds complete bytes or does
@@ -377,6 +379,26 @@ class BlobStore:
         self._refuse_if_readonly()
         objstore.abort_incomplete_upload(self.fs, path, upload_id)
 
+    def loose_size(self, digest: str) -> int | None:
+        """Size of a loose object, None if it is missing."""
+        path = self.loose_path(digest)
+        try:
+            if self.is_local:
+                return os.stat(path).st_size
+            return int(self.fs.info(path).get("size") or 0)
+        except FileNotFoundError:
+            return None
+
+    def pack_size(self, pack: str) -> int:
+        """Size of a pack file; :class:`CorruptBlob` if it is missing."""
+        path = self.pack_path(pack)
+        try:
+            if self.is_local:
+                return os.stat(path).st_size
+            return int(self.fs.info(path).get("size") or 0)
+        except FileNotFoundError:
+            raise CorruptBlob(f"pack {pack} is missing from {self.url}") from None
+
     def pack_exists(self, pack: str) -> bool:
         path = self.pack_path(pack)
         return os.path.exists(path) if self.is_local else self.fs.exists(path)
@@ -472,13 +494,15 @@ class PackWriter:
         self.offset += sum(len(p) for p in pieces)
         self.count += len(pieces)
 
-    def close(self) -> str | None:
-        """Make the pack durable under its final name; None if it is empty."""
+    def close(self, trailer: bytes = b"") -> str | None:
+        """Append ``trailer`` (a footer listing the chunks), make the pack durable under its final name; None if it is empty."""
         if self._up is not None:
             if self.count == 0:
                 self._up.abort()
                 return None
             try:
+                if trailer:
+                    self._up.write(trailer)
                 self._up.commit()
             except BaseException as e:
                 self._up.abort()
@@ -486,6 +510,8 @@ class PackWriter:
             return self.name
         f = self._f
         try:
+            if trailer and self.count:
+                f.write(trailer)
             if self.store.is_local:
                 f.flush()
                 os.fsync(f.fileno())

@@ -23,18 +23,27 @@ unreachable, since then the bytes are more likely unmounted than lost.
 
 ``verify`` re-hashes stored bytes and names the versions (and links) that
 need a missing or corrupt blob.
+
+``rebuild_index`` rebuilds the chunk index (``chunks`` and
+``chunked_files``) from the blob store alone: loose objects are named by
+their digest, and every pack ends with a footer listing what it holds
+(see ``localreg.objects.packs``). Packs written before footers existed
+are re-hashed against the blobs the manifests still name, where they can
+be; the report says what could not be recovered.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import versions
+from . import hashing, versions
 from .blobs import Callback, NoOpCallback
 from .objects import Objects
+from .objects.packs import TRAILER_SIZE, BadFooter, data_sizes, decode_footer, footer_length
 
 if TYPE_CHECKING:
     from .store import Store
@@ -202,12 +211,13 @@ def _check(store: "Store") -> FsckReport:
         if pack is not None:
             used[pack] = used.get(pack, 0) + size
     known_loose = {r[0] for r in chunk_rows if r[2] is None}
+    data = data_sizes(blobs, {name: size for name, size in packs.items() if name in used})  # less the footers
     for name, size in sorted(packs.items()):
         if name not in used:
             report.leftovers.append(Finding("orphan", f"pack {name} ({size} bytes) is not indexed (gc removes it)"))
-        elif size > used[name]:
+        elif data[name] > used[name]:
             report.leftovers.append(Finding(
-                "pack-space", f"pack {name} holds {size - used[name]} bytes no row names (dead pack space)"
+                "pack-space", f"pack {name} holds {data[name] - used[name]} bytes no row names (dead pack space)"
             ))
     for digest in sorted(loose):
         if digest not in known_loose:
@@ -365,3 +375,165 @@ def _users(store: "Store", digest: str) -> list[str]:
         out.append(v.qualified_name)
         out.extend(link.qualified_name for link in versions.links_of(store, v))
     return out
+
+
+# -- rebuilding the chunk index from the blob store ------------------------------------------------
+
+LEGACY_SIZES = 256  # a pack without a footer is re-hashed only against this many distinct wanted sizes
+
+
+@dataclass
+class RebuildReport:
+    """What :func:`rebuild_index` found and added.
+
+    ``recovered``: packs without a footer whose chunks were found by
+    re-hashing; ``unrecovered``: packs (or parts of packs) it could not
+    read, and why; ``still_missing``: blobs manifests need that are still
+    not indexed afterwards.
+    """
+
+    packs: int = 0
+    packs_with_footer: int = 0
+    loose: int = 0
+    chunks_added: int = 0
+    files_added: int = 0
+    recovered: list[str] = field(default_factory=list)
+    unrecovered: list[str] = field(default_factory=list)
+    still_missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rebuild_index(store: "Store", callback: Callback | None = None) -> RebuildReport:
+    """Add the ``chunks`` and ``chunked_files`` rows the blob store can vouch for; keep every row there is.
+
+    Loose objects are indexed under their names. A pack's footer lists its
+    chunks and the big files whose chunk lists were made with it; a footer
+    that fails its checksum is reported and not used. A pack without a
+    footer that no row names is cut back into the chunks the manifests
+    need, where its bytes are exactly such chunks back to back (the layout
+    localreg wrote before footers). Nothing is removed; the bytes are not
+    re-hashed (``verify --all`` does that). Raises
+    :class:`~localreg.errors.ReadOnlyStore` on a read-only store.
+    """
+    store.check_writable()
+    callback = callback or NoOpCallback()
+    report = RebuildReport()
+    blobs = store.blobs
+    db = store.db
+    with store.snapshot():
+        indexed = {r[0] for r in db.execute("SELECT digest FROM chunks")}
+        indexed_packs = {r[0] for r in db.execute("SELECT DISTINCT pack FROM chunks WHERE pack IS NOT NULL")}
+        chunked = {r[0]: json.loads(r[1]) for r in db.execute("SELECT digest, chunks FROM chunked_files")}
+        needed = {(r[0], r[1]) for r in db.execute("SELECT DISTINCT digest, size FROM entries WHERE ref IS NULL")}
+    ts = time.time()
+    chunk_rows: dict[str, tuple] = {}
+    file_rows: dict[str, tuple] = {}
+
+    def add_chunk(digest: str, size: int, pack: str | None, offset: int | None) -> None:
+        if digest not in indexed and digest not in chunk_rows:
+            chunk_rows[digest] = (digest, size, pack, offset, ts)
+
+    for digest, size, _m in blobs.list_loose():
+        report.loose += 1
+        add_chunk(digest, size, None, None)
+    packs = sorted((name, size) for name, size, _m in blobs.list_packs())
+    callback.set_size(len(packs))
+    legacy: list[tuple[str, int, str | None]] = []
+    for name, size in packs:
+        report.packs += 1
+        bad = None
+        try:
+            footer = decode_footer(blobs, name, size)
+        except BadFooter as e:
+            footer, bad = None, f"pack {name}: {e}"
+        except OSError as e:
+            report.unrecovered.append(f"pack {name} cannot be read: {e}")
+            callback.relative_update(1)
+            continue
+        if footer is not None:
+            report.packs_with_footer += 1
+            for digest, offset, csize in footer.chunks:
+                add_chunk(digest, csize, name, offset)
+            for digest, fsize, parts in footer.files:
+                if digest not in chunked and digest not in file_rows:
+                    file_rows[digest] = (digest, fsize, json.dumps(parts, separators=(",", ":")))
+        elif name not in indexed_packs:
+            legacy.append((name, size, bad))
+        elif bad:
+            report.unrecovered.append(f"{bad}; the index rows that name it are kept")
+        callback.relative_update(1)
+    if legacy:
+        # what the manifests still name, by size: single-chunk files and the chunks of big files
+        wanted: dict[int, set[str]] = {}
+        for digest, size in needed:
+            if digest not in chunked:
+                wanted.setdefault(size, set()).add(digest)
+        for parts in chunked.values():
+            for cd, csize in parts:
+                wanted.setdefault(csize, set()).add(cd)
+        for name, size, bad in legacy:
+            _rehash_legacy(blobs, name, size, bad, wanted, add_chunk, report)
+    if chunk_rows or file_rows:
+        rows = sorted(chunk_rows.values())
+        with store.transaction():
+            Objects(store)._record(rows, [], list(file_rows.values()))
+            store.event("fsck-rebuild-index", str(store.home), chunks=len(rows), files=len(file_rows))
+        report.chunks_added, report.files_added = len(rows), len(file_rows)
+    have = indexed | set(chunk_rows) | set(chunked) | set(file_rows)
+    report.still_missing = sorted(d for d, _s in needed if d not in have)
+    return report
+
+
+def _rehash_legacy(blobs: Any, name: str, size: int, bad: str | None, wanted: dict[int, set[str]],
+                   add_chunk: Callable[[str, int, str | None, int | None], None], report: RebuildReport) -> None:
+    """Cut a pack without a usable footer into wanted chunks, front to back, by hashing; report what it could not.
+
+    ``bad``: why its footer was not used (None: it has none). A damaged
+    footer still says where the chunks end, when its trailer is readable.
+    """
+    what = f"pack {name} ({size} bytes) has no footer (written by an older localreg)"
+    if bad:
+        what = f"{bad}, so it was re-hashed"
+        try:
+            tail = blobs.read_range(name, size - TRAILER_SIZE, TRAILER_SIZE)
+        except OSError:
+            tail = b""
+        size -= footer_length(tail, size)
+    sizes = sorted(s for s in wanted if 0 < s <= size)
+    if not sizes:
+        report.unrecovered.append(f"{what} and no manifest names blobs it could hold: restore the database "
+                                  "from a backup to use it")
+        return
+    if len(sizes) > LEGACY_SIZES:
+        report.unrecovered.append(f"{what} and the manifests name blobs of {len(sizes)} different sizes, too many "
+                                  "to try: restore the database from a backup to use it")
+        return
+    try:
+        data = memoryview(blobs.read_range(name, 0, size))
+    except OSError as e:
+        report.unrecovered.append(f"pack {name} cannot be read: {e}")
+        return
+    offset = found = 0
+    while offset < len(data):
+        step = 0
+        for s in sizes:
+            if offset + s > len(data):
+                break  # sizes are sorted: no bigger one fits either
+            digest = hashing.digest_bytes(data[offset: offset + s])
+            if digest in wanted[s]:
+                add_chunk(digest, s, name, offset)
+                step = s
+                break
+        if not step:
+            break
+        offset += step
+        found += 1
+    if offset == len(data):
+        report.recovered.append(f"{what}: re-hashed into {found} chunk(s) the manifests name")
+    else:
+        report.unrecovered.append(
+            f"{what}: re-hashing found {found} chunk(s) the manifests name in its first {offset} bytes; "
+            f"the other {len(data) - offset} bytes hold nothing a manifest names that could be told apart"
+        )

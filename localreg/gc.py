@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from . import versions
 from .errors import InvalidInput, NotFound, PermissionDenied
 from .objects import Objects
+from .objects.packs import data_sizes
 from .store import now
 
 if TYPE_CHECKING:
@@ -222,7 +223,8 @@ def _dead_pack_bytes(store: "Store", pack_files: dict[str, int], empty: set[str]
     for digest, size, pack in store.db.execute("SELECT digest, size, pack FROM chunks WHERE pack IS NOT NULL"):
         if digest not in dead:
             used[pack] = used.get(pack, 0) + size
-    return sum(max(pack_files[p] - n, 0) for p, n in used.items() if p in pack_files and p not in empty)
+    data = data_sizes(store.blobs, {p: pack_files[p] for p in used if p in pack_files and p not in empty})
+    return sum(max(data[p] - n, 0) for p, n in used.items() if p in data)  # a pack's footer is not dead space
 
 
 def _young(mtime: float | None, cutoff: float) -> bool:

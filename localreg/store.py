@@ -107,6 +107,9 @@ class Store:
     files cannot be written is opened read-only anyway. Raises
     :class:`StoreError` for a database that cannot be read,
     :class:`IncompatibleStore` for one written by a newer localreg.
+    ``allow_unaccounted=True`` is for ``localreg fsck --rebuild-index``:
+    it opens a store whose database cannot account for the bytes its blob
+    store holds (empty, or emptied) instead of refusing it.
     """
 
     def __init__(
@@ -121,8 +124,11 @@ class Store:
         shared_group: str | None = None,
         readonly: bool | None = None,
         blob_options: dict[str, Any] | None = None,
+        allow_unaccounted: bool = False,
     ) -> None:
         self.home = resolve_home(home)
+        # opened to rebuild or repair: a database that cannot account for the blob store is not refused
+        self.allow_unaccounted = bool(allow_unaccounted)
         self.db_path = self.home / DB_NAME
         self._local = threading.local()
         self._lock = threading.Lock()

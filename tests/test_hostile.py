@@ -44,7 +44,7 @@ from localreg.objects import Entry, Objects
 
 from conftest import snapshot
 
-# per test and blob backend (README "Guarantees" counts them); raise it for a long hunt:
+# per test and blob backend (docs/guarantees.md counts them); raise it for a long hunt:
 # LOCALREG_HOSTILE_EXAMPLES=5000 python -m pytest tests/test_hostile.py
 EXAMPLES = int(os.environ.get("LOCALREG_HOSTILE_EXAMPLES", "75"))
 HOSTILE = settings(

@@ -63,13 +63,13 @@ def _overwrite(store, path: str, offset: int, data: bytes) -> None:
 def counted_reads(monkeypatch):
     """Count the files ingest actually opens and reads (wraps, does not replace, _read_small)."""
     calls: list[str] = []
-    real = objects._read_small
+    real = objects.ingest._read_small
 
     def counting(path):
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(objects, "_read_small", counting)
+    monkeypatch.setattr(objects.ingest, "_read_small", counting)
     return calls
 
 
@@ -471,7 +471,7 @@ def test_link_mode_ingest_hardlinks_big_files(store, make_files):
 
 def test_packs_roll_over_at_their_target_size(store, make_files, monkeypatch):
     """Chunks placed in a full pack stay in it: every offset names bytes of its own pack."""
-    monkeypatch.setattr(objects, "PACK_TARGET", 256 << 10)
+    monkeypatch.setattr(objects.packs, "PACK_TARGET", 256 << 10)
     files = {f"s{i}.bin": os.urandom(50_000) for i in range(20)}
     files["big.bin"] = os.urandom(3 << 20)
     root = make_files(files)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -280,33 +279,5 @@ def test_runs_under_xdist(project):
     result.stdout.fnmatch_lines(["*2 workers*"])
 
 
-# -- the README's example, run as written ----------------------------------------------------------
-
-
-def _readme_files() -> dict[str, str]:
-    """The code blocks of the README's "Using localreg in your tests" that start with ``# <path>``."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Using localreg in your tests", 1)[1].split("\n## ", 1)[0]
-    files = {}
-    for block in re.findall(r"```(?:python|toml)\n(.*?)```", section, re.S):
-        first, _, rest = block.partition("\n")
-        m = re.fullmatch(r"# (\S+\.(?:py|toml))", first.strip())
-        if m:
-            files[m.group(1)] = rest
-    return files
-
-
-def test_readme_example_runs(project):
-    files = _readme_files()
-    assert {"mytool/publish.py", "tests/test_publish.py"} <= set(files)
-    for path, body in files.items():
-        target = project.path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body, encoding="utf-8")
-    (project.path / "mytool" / "__init__.py").write_text("")
-    # the tool's own environment has wandb installed; this stand-in fails if it is ever reached
-    project.mkpydir("wandb").joinpath("__init__.py").write_text(FAKE_WANDB)
-    project.syspathinsert()  # as if the tool and wandb were installed
-    result = project.runpytest("-p", "no:cacheprovider", "tests")
-    tests = sum(body.count("\ndef test_") + body.startswith("def test_") for p, body in files.items() if "test_" in p)
-    result.assert_outcomes(passed=tests)
+# The worked example of docs/testing.md (a tool, its tests, their seed file) is run as written,
+# as a throwaway project, by tests/test_docs.py.

@@ -856,3 +856,122 @@ def test_help_stays_light():
             "print(sorted(m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().replace("'", '"')) == []
+
+
+# -- downloads of damaged files (issue 12, item 2): over a real server ------------------------------
+
+
+@pytest.fixture
+def damaged_server(qs_home, make_files, tmp_path):
+    """``localreg ui`` on a free port of 127.0.0.1 over a version whose files are about to be damaged.
+
+    Yields ``(url of the version, {file: bytes}, store, log path)``.
+    """
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from localreg.objects import PACK_LIMIT, Objects
+
+    files = {"ok.txt": b"intact " * 50, "small.txt": b"small file " * 50,
+             "big.bin": os.urandom(3 * PACK_LIMIT), "whole.bin": os.urandom(3 * PACK_LIMIT),
+             "gone.bin": os.urandom(2 * PACK_LIMIT)}
+    root = make_files(files)
+    store = Store(qs_home)
+    objects = Objects(store)
+    entries = objects.add_files([(p, os.path.join(root, p)) for p in ("ok.txt", "small.txt", "big.bin")])
+    entries += objects.add_files([(p, os.path.join(root, p)) for p in ("whole.bin", "gone.bin")], whole=True)
+    v, _ = versions.log_version(store, name="damaged", type="model", entries=entries, entity="tester",
+                                project="quickstart")
+    log_path = tmp_path / "ui.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "localreg", "--home", str(qs_home), "ui", "--port", "0",
+                             "--no-open"], stdout=subprocess.PIPE, stderr=log, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(30)
+    try:
+        found = re.search(r"at (http://127\.0\.0\.1:\d+)/", first[0] if first else "")
+        assert found, f"the server did not start: {first} {log_path.read_text()}"
+        yield f"{found.group(1)}/tester/quickstart/artifacts/model/damaged/v{v.index}", files, store, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        log.close()
+        store.close()
+
+
+def _fetch(url: str) -> tuple[int, dict, bytes, bool]:
+    """GET ``url``: status, headers, the body as far as it came, and whether it came whole."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request("GET", u.path)
+        r = conn.getresponse()
+        headers = {k.lower(): v for k, v in r.getheaders()}
+        try:
+            return r.status, headers, r.read(), True
+        except http.client.IncompleteRead as e:
+            return r.status, headers, e.partial, False
+    finally:
+        conn.close()
+
+
+def _damage(store, path: str, how: str, which: str = "first") -> str:
+    """Flip a byte of, or remove, the blob behind ``path`` of the damaged version; return the chunk hit."""
+    import os
+
+    entry = versions.entry(store, versions.resolve(store, "tester/quickstart/damaged:latest"), path)
+    row = store.db.execute("SELECT chunks FROM chunked_files WHERE digest = ?", [entry.digest]).fetchone()
+    names = [c for c, _s in json.loads(row[0])] if row else [entry.digest]
+    name = names[len(names) // 2] if which == "middle" else names[0]
+    size, pack, offset = store.db.execute("SELECT size, pack, offset FROM chunks WHERE digest = ?",
+                                          [name]).fetchone()
+    blob = store.blobs.pack_path(pack) if pack else store.blobs.loose_path(name)
+    if how == "remove":
+        os.unlink(blob)
+    else:
+        with open(blob, "r+b") as f:
+            f.seek((offset or 0) + size // 2)
+            b = f.read(1)
+            f.seek((offset or 0) + size // 2)
+            f.write(bytes([b[0] ^ 0xFF]))
+    return name
+
+
+@pytest.mark.parametrize("path,how", [("small.txt", "flip"), ("big.bin", "flip"), ("whole.bin", "flip"),
+                                      ("gone.bin", "remove")])
+def test_a_damaged_file_answers_an_error_status_not_its_bytes(damaged_server, path, how):
+    """Found before the first byte (a packed file, a big file's first chunk, a whole object, a missing blob): 500."""
+    url, files, store, log_path = damaged_server
+    status, headers, body, _whole = _fetch(f"{url}/files/ok.txt")
+    assert (status, body) == (200, files["ok.txt"])
+    bad = _damage(store, path, how)
+    status, headers, body, _whole = _fetch(f"{url}/files/{path}")
+    assert status == 500
+    assert headers["content-type"].startswith("text/html")
+    assert bad in " ".join(html.unescape(body.decode()).split())
+    assert "content-disposition" not in headers and files[path] not in body
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_a_chunk_damaged_mid_file_cuts_the_download_short(damaged_server):
+    """A big file streams chunk by chunk: a bad chunk found after the status line ends the body unfinished."""
+    url, files, store, log_path = damaged_server
+    bad = _damage(store, "big.bin", "flip", which="middle")
+    status, headers, body, whole = _fetch(f"{url}/files/big.bin")
+    assert status == 200 and headers["content-length"] == str(len(files["big.bin"]))
+    assert not whole and 0 < len(body) < len(files["big.bin"])
+    assert body == files["big.bin"][:len(body)]  # every byte that left was checked
+    log = log_path.read_text()
+    assert f"download stopped unfinished: blob {bad} in pack" in log and "Traceback" not in log

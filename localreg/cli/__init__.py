@@ -95,11 +95,11 @@ class State:
     as_json: bool
     _store: Store | None = field(default=None, repr=False)
 
-    def store(self, create: bool = False) -> Store:
-        """The store, opened once per command; ``create`` makes a missing one."""
+    def store(self, create: bool = False, allow_unaccounted: bool = False) -> Store:
+        """The store, opened once per command; ``create`` makes a missing one, ``allow_unaccounted`` see :class:`Store`."""
         if self._store is None:
             try:
-                self._store = Store(self.home, create=create)
+                self._store = Store(self.home, create=create, allow_unaccounted=allow_unaccounted)
             except NotFound as e:
                 raise NotFound(f"{e}; create one with 'localreg init' or 'localreg quickstart'", e.ref) from None
         return self._store

@@ -86,8 +86,10 @@ def gc_command(state: State, dry_run: bool, grace: float) -> None:
 
 @cli.command(name="fsck")
 @click.option("--repair", is_flag=True, help="Fix what can be fixed safely and say what cannot.")
+@click.option("--rebuild-index", is_flag=True,
+              help="First rebuild the chunk index from the blob store (pack footers, loose objects).")
 @pass_state
-def fsck_command(state: State, repair: bool) -> None:
+def fsck_command(state: State, repair: bool, rebuild_index: bool) -> None:
     """Check the store for missing blobs, dangling aliases and links, and leftovers.
 
     Problems (an index row whose bytes are gone or truncated, an alias or a
@@ -96,16 +98,29 @@ def fsck_command(state: State, repair: bool) -> None:
     could not fix (lost bytes must be restored). Leftovers (orphan blobs,
     dead pack space, temp files) are no problem: 'localreg gc' removes them.
 
+    --rebuild-index first adds the index rows the blob store can vouch for
+    (every pack lists its chunks in a footer; loose objects are named by
+    their digest), for a database whose chunk index was lost or damaged;
+    then the store is checked as usual. 'localreg verify --all' re-hashes
+    every blob afterwards.
+
     Example:
 
     \b
         localreg fsck
         localreg fsck --repair
+        localreg fsck --rebuild-index
     """
-    store = state.store()
+    store = state.store(allow_unaccounted=rebuild_index)
+    rebuilt = None
+    if rebuild_index:
+        with progress("Reading packs") as cb:
+            rebuilt = fsck_mod.rebuild_index(store, callback=cb)
+        if not state.as_json:
+            _print_rebuild(store, rebuilt)
     report = fsck_mod.fsck(store, repair=repair)
     if state.as_json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), **({"rebuilt": rebuilt.to_dict()} if rebuilt is not None else {})})
     else:
         for f in report.problems:
             click.echo(f"problem: {f.message}")
@@ -128,6 +143,16 @@ def fsck_command(state: State, repair: bool) -> None:
         done = f" ({_plural(len(report.repaired), 'repair')} made)" if report.repaired else ""
         gc_note = f"; {_plural(len(report.leftovers), 'leftover')} for 'localreg gc'" if report.leftovers else ""
         click.echo(f"OK: store {store.home} is consistent{done}{gc_note}")
+
+
+def _print_rebuild(store: Any, r: "fsck_mod.RebuildReport") -> None:
+    click.echo(f"Rebuilt the chunk index of {store.home} from {store.blobs.url}: read {_plural(r.packs, 'pack')} "
+               f"({r.packs_with_footer} with a footer) and {_plural(r.loose, 'loose object')}; added "
+               f"{_plural(r.chunks_added, 'chunk row')} and {_plural(r.files_added, 'chunked-file row')}")
+    for line in r.recovered:
+        click.echo(f"recovered: {line}")
+    for line in r.unrecovered:
+        click.echo(f"not recovered: {line}")
 
 
 @cli.command(name="delete")

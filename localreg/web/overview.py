@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .. import catalog, registries, runs, versions
-from ..errors import InvalidInput, LocalregError, NotFound
+from ..errors import CorruptBlob, InvalidInput, LocalregError, NotFound
 from ..objects import Objects
 from ..versions import Version
 from .http import redirect, split_list, store_of
@@ -18,6 +19,7 @@ from .lineage import lineage, to_svg
 from .render import flash, message_of, status_of, url_version
 
 FILES_PER_PAGE = 100
+log = logging.getLogger(__name__)
 
 
 def overview(request: Request, v: Version) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def link_targets(request: Request, type: str) -> list[dict[str, Any]]:
 
 
 def download(request: Request, v: Version, path: str) -> Response:
-    """Stream one file of ``v``; every byte is checked against its digest as it goes."""
+    """Stream one file of ``v``; no piece is sent before it was checked against its digest (see ``BlobReader.checked``)."""
     store = store_of(request)
     entry = versions.entry(store, v, path)
     if entry.ref is not None:
@@ -73,14 +75,36 @@ def download(request: Request, v: Version, path: str) -> Response:
         "x-content-digest": entry.digest,
     }
     chunks = Objects(store).iter_bytes(entry.digest)
-    # a missing or corrupt blob raises here, while a readable error page can still be sent
+    # every piece is checked before it is yielded, and every blob the file
+    # needs is opened first: a missing or corrupt blob raises here, while a
+    # readable error page can still be sent
     first = next(chunks, b"")
 
     def body() -> Iterator[bytes]:
         yield first
         yield from chunks
 
-    return StreamingResponse(body(), media_type="application/octet-stream", headers=headers)
+    return CheckedDownload(body(), media_type="application/octet-stream", headers=headers)
+
+
+class CheckedDownload(StreamingResponse):
+    """A streamed download that a damaged blob found mid-way ends unfinished.
+
+    The status line has gone by then: the body stops short of its
+    ``Content-Length`` and the server closes the connection, so no client
+    takes it for the whole file (the pieces sent were all checked, the
+    last one is never sent). The server log gets one line naming the blob.
+    """
+
+    async def stream_response(self, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except CorruptBlob as e:
+            log.error("download stopped unfinished: %s", message_of(e))
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def edit_aliases_of(request: Request, form: dict[str, str], find: Callable[[Request], Version],
