@@ -662,12 +662,10 @@ def verify_artifact(state: State, ref: str | None, all_: bool, root: str | None)
     entries = versions.entries(store, v)
     objects = Objects(store)
     problems: list[str] = []
-    checked: dict[str, str | None] = {}
+    checked = objects.check_many(e.digest for e in entries if e.ref is None)
     for e in entries:
         if e.ref is not None:
             continue
-        if e.digest not in checked:
-            checked[e.digest] = objects.check(e.digest)
         if checked[e.digest]:
             problems.append(f"stored file {e.path!r}: {checked[e.digest]}")
     if root is not None:
