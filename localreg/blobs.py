@@ -12,10 +12,13 @@ Layout under the blob root (``<home>/blobs`` or any fsspec URL):
   the store these blobs belong to (``{"store_id": ...}``), created once,
   exclusively, before any blob is written: a store whose database is lost
   still shows it had a history (see :meth:`BlobStore.read_marker`);
-* ``tmp/``: files being written. On local disk every write goes to a
+* ``tmp/``: files being written on local disk. Every local write goes to a
   temp file in the blob root, is fsynced, then ``os.replace``d into place
   and the folder fsynced, so a name either holds complete bytes or does
-  not exist. Other filesystems write to a temp name and ``mv`` it.
+  not exist. Object stores (S3 and every other fsspec filesystem) have no
+  rename but atomic PUTs: there each blob goes straight to its final key
+  through an ``objstore.Upload``, which commits whole or aborts, leaving
+  nothing (``objstore.py``).
 
 The blob store knows nothing about SQL: callers record what was written
 after it is durable, which is why a crash can leave an orphan blob but
@@ -29,18 +32,19 @@ import os
 import secrets
 import shutil
 import stat as stat_mod
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import fsspec
 from fsspec.callbacks import Callback, NoOpCallback
 
-from . import hashing
+from . import hashing, objstore
 from .errors import CorruptBlob, DiskFull, FileChanged, InvalidInput, NotFound, ReadOnlyStore, StoreError
 
-__all__ = ["BlobStore", "Callback", "NoOpCallback", "MARKER", "PackWriter", "open_url", "url_info"]
+__all__ = ["BlobStore", "Callback", "NoOpCallback", "MARKER", "PackWriter", "open_url", "parse_blob_options", "url_info"]
 
 MARKER = "localreg-store.json"
 MARKER_FORMAT = 1
@@ -79,10 +83,18 @@ class Written:
 class BlobStore:
     """Chunks by digest, loose or in packs, at an fsspec URL."""
 
-    def __init__(self, url: str, *, shared: bool = False, readonly: bool = False) -> None:
+    def __init__(self, url: str, *, shared: bool = False, readonly: bool = False,
+                 options: dict[str, Any] | None = None) -> None:
         self.url = url
         self.readonly = readonly
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.options = dict(options or {})
+        protocol = url.split("://", 1)[0] if "://" in url else "file"
+        fs_options = dict(self.options)
+        if protocol in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"):
+            # other processes and machines write to the same bucket: never
+            # answer from a listing this process made earlier
+            fs_options.setdefault("use_listings_cache", False)
+        self.fs, self.root = fsspec.core.url_to_fs(url, **fs_options)
         self.root = self.root.rstrip("/") or "/"
         self.is_local = "file" in _protocols(self.fs)
         self._made: set[str] = set()
@@ -153,46 +165,37 @@ class BlobStore:
         kept and :class:`CorruptBlob` is raised.
         """
         callback = callback or NoOpCallback()
+        if not self.is_local:
+            return self._put_loose_remote(src, expected, callback)
         h = hashing.new()
         size = 0
         tmp = self._tmp_path()
         try:
-            if self.is_local:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
-                os.fchmod(fd, self.file_mode)
-                try:
-                    buf = bytearray(BUF)
-                    view = memoryview(buf)
-                    readinto = getattr(src, "readinto", None)
-                    while True:
-                        if readinto is not None:
-                            n = readinto(view)
-                            if not n:
-                                break
-                            piece = view[:n]
-                        else:
-                            data = src.read(BUF)
-                            if not data:
-                                break
-                            piece = memoryview(data)
-                            n = len(data)
-                        h.update(piece)
-                        _write_all(fd, piece)
-                        size += n
-                        callback.relative_update(n)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            else:
-                with self.fs.open(tmp, "wb") as out:
-                    while True:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+            os.fchmod(fd, self.file_mode)
+            try:
+                buf = bytearray(BUF)
+                view = memoryview(buf)
+                readinto = getattr(src, "readinto", None)
+                while True:
+                    if readinto is not None:
+                        n = readinto(view)
+                        if not n:
+                            break
+                        piece = view[:n]
+                    else:
                         data = src.read(BUF)
                         if not data:
                             break
-                        h.update(data)
-                        out.write(data)
-                        size += len(data)
-                        callback.relative_update(len(data))
+                        piece = memoryview(data)
+                        n = len(data)
+                    h.update(piece)
+                    _write_all(fd, piece)
+                    size += n
+                    callback.relative_update(n)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             digest = hashing.format_digest(h)
             if expected is not None and digest != expected:
                 raise CorruptBlob(f"bytes hash to {digest}, expected {expected}", expected)
@@ -204,6 +207,67 @@ class BlobStore:
             if full is not e:
                 raise full from None
             raise
+
+    def _put_loose_remote(self, src: BinaryIO, expected: str | None, callback: Callback) -> Written:
+        """An object store: the object goes straight to its key, which is its digest.
+
+        The digest must be known before the first byte is sent: it is
+        ``expected``, or a first read of a seekable ``src`` finds it (an
+        object already stored is then not sent again), or ``src`` is spooled
+        to a temp file while hashing. The upload hashes what it sends and
+        aborts, storing nothing, if that differs.
+        """
+        self._refuse_if_readonly()
+        digest = expected
+        spool = None
+        try:
+            if digest is None:
+                seekable = getattr(src, "seekable", lambda: False)()
+                if seekable:
+                    start = src.tell()
+                    h = hashing.new()
+                    while data := src.read(BUF):
+                        h.update(data)
+                    digest = hashing.format_digest(h)
+                    src.seek(start)
+                else:
+                    import tempfile
+
+                    spool = tempfile.TemporaryFile()
+                    h = hashing.new()
+                    while data := src.read(BUF):
+                        h.update(data)
+                        spool.write(data)
+                    digest = hashing.format_digest(h)
+                    spool.seek(0)
+                    src = spool  # type: ignore[assignment]
+                if self.loose_exists(digest):
+                    size = 0
+                    while data := src.read(BUF):
+                        size += len(data)
+                    callback.relative_update(size)
+                    return Written(digest, size)
+            h = hashing.new()
+            size = 0
+            with objstore.upload(self.fs, self.loose_path(digest)) as up:
+                while data := src.read(BUF):
+                    h.update(data)
+                    up.write(data)
+                    size += len(data)
+                    callback.relative_update(len(data))
+                got = hashing.format_digest(h)
+                if got != digest:
+                    up.abort()
+                    if expected is not None:
+                        raise CorruptBlob(f"bytes hash to {got}, expected {expected}", expected)
+                    raise FileChanged("the file changed while it was being stored; nothing was kept")
+                up.commit()
+            return Written(digest, size)
+        except OSError as e:
+            raise _disk_full(e, self.url) from None
+        finally:
+            if spool is not None:
+                spool.close()
 
     def put_link(self, path: str, src: BinaryIO) -> Written | None:
         """Hash ``src`` (the open file at ``path``) and hard-link the file itself in as its object.
@@ -294,8 +358,8 @@ class BlobStore:
         path = self.loose_path(digest)
         return os.path.exists(path) if self.is_local else self.fs.exists(path)
 
-    def loose_mtime(self, digest: str) -> float:
-        """Modification time of a loose object (0 if it is missing)."""
+    def loose_mtime(self, digest: str) -> float | None:
+        """Modification time of a loose object: 0 if it is missing, None if the backend gives no time."""
         path = self.loose_path(digest)
         try:
             if self.is_local:
@@ -303,8 +367,24 @@ class BlobStore:
             info = self.fs.info(path)
         except FileNotFoundError:
             return 0.0
-        mtime = info.get("mtime") or info.get("created") or 0
-        return mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+        return objstore.modified_time(info)
+
+    def now(self) -> float:
+        """The blob store's clock (the local clock on local disk): what blob ages are measured against."""
+        if self.is_local:
+            return time.time()
+        measured = objstore.server_time(self.fs, self.root)
+        return measured if measured is not None else time.time()
+
+    def list_incomplete_uploads(self) -> Iterator[tuple[str, str, float | None]]:
+        """``(path, upload id, start time)`` of multipart uploads under the root never completed (S3)."""
+        if self.is_local:
+            return iter(())
+        return objstore.list_incomplete_uploads(self.fs, self.root)
+
+    def abort_upload(self, path: str, upload_id: str) -> None:
+        self._refuse_if_readonly()
+        objstore.abort_incomplete_upload(self.fs, path, upload_id)
 
     def loose_size(self, digest: str) -> int | None:
         """Size of a loose object, None if it is missing."""
@@ -331,7 +411,7 @@ class BlobStore:
         return os.path.exists(path) if self.is_local else self.fs.exists(path)
 
     # -- listing and removal (gc, fsck) --------------------------------------
-    def list_loose(self) -> Iterator[tuple[str, int, float]]:
+    def list_loose(self) -> Iterator[tuple[str, int, float | None]]:
         """Yield ``(digest, size, mtime)`` of every loose object."""
         base = self._p("objects")
         for path, info in _walk(self, base):
@@ -339,12 +419,12 @@ class BlobStore:
             if len(rel) == 2 and len(rel[0]) == 2 and len(rel[1]) == 62:
                 yield hashing.PREFIX + rel[0] + rel[1], info[0], info[1]
 
-    def list_packs(self) -> Iterator[tuple[str, int, float]]:
+    def list_packs(self) -> Iterator[tuple[str, int, float | None]]:
         base = self._p("packs")
         for path, info in _walk(self, base):
             yield path[len(base) + 1:], info[0], info[1]
 
-    def list_tmp(self) -> Iterator[tuple[str, int, float]]:
+    def list_tmp(self) -> Iterator[tuple[str, int, float | None]]:
         base = self._p("tmp")
         for path, info in _walk(self, base):
             yield path, info[0], info[1]
@@ -462,15 +542,20 @@ class PackWriter:
     def __init__(self, store: BlobStore, name: str | None = None) -> None:
         self.store = store
         self.name = name or f"{secrets.token_hex(16)}.pack"
-        self.tmp = store._tmp_path(".pack")
         self.offset = 0
         self.count = 0
+        self._up: objstore.Upload | None = None
+        if not store.is_local:
+            # an object store: straight to the final key (see objstore.Upload)
+            store._refuse_if_readonly()
+            self.tmp = ""
+            self._up = objstore.upload(store.fs, store.pack_path(self.name))
+            self._f = self._up  # type: ignore[assignment]
+            return
+        self.tmp = store._tmp_path(".pack")
         try:
-            if store.is_local:
-                self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
-                os.chmod(self.tmp, store.file_mode)
-            else:
-                self._f = store.fs.open(self.tmp, "wb")
+            self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
+            os.chmod(self.tmp, store.file_mode)
         except OSError as e:
             store._discard(self.tmp)
             raise _disk_full(e, store.url) from None
@@ -489,7 +574,11 @@ class PackWriter:
     def add_many(self, pieces: list) -> None:
         """Append several chunks back to back (one ``writelines``, no joining copy)."""
         try:
-            self._f.writelines(pieces)
+            if self._up is not None:
+                for p in pieces:
+                    self._up.write(p)
+            else:
+                self._f.writelines(pieces)
         except OSError as e:
             raise _disk_full(e, self.store.url) from None
         self.offset += sum(len(p) for p in pieces)
@@ -497,6 +586,18 @@ class PackWriter:
 
     def close(self, trailer: bytes = b"") -> str | None:
         """Append ``trailer`` (a footer listing the chunks), make the pack durable under its final name; None if it is empty."""
+        if self._up is not None:
+            if self.count == 0:
+                self._up.abort()
+                return None
+            try:
+                if trailer:
+                    self._up.write(trailer)
+                self._up.commit()
+            except BaseException as e:
+                self._up.abort()
+                raise _disk_full(e, self.store.url) from None
+            return self.name
         f = self._f
         try:
             if trailer and self.count:
@@ -515,6 +616,9 @@ class PackWriter:
 
     def abort(self) -> None:
         """Drop the pack; never raises for the write error that made the caller abort."""
+        if self._up is not None:
+            self._up.abort()
+            return
         try:
             self._f.close()  # flushes what is buffered: fails again on a full disk
         except OSError:
@@ -542,7 +646,9 @@ def _protocols(fs) -> tuple[str, ...]:
     return (p,) if isinstance(p, str) else tuple(p)
 
 
-def _walk(store: BlobStore, base: str) -> Iterator[tuple[str, tuple[int, float]]]:
+def _walk(store: BlobStore, base: str) -> Iterator[tuple[str, tuple[int, float | None]]]:
+    """``(path, (size, modification time))`` of every file below ``base``; the time is None
+    where the backend tells none."""
     if store.is_local:
         if not os.path.isdir(base):
             return
@@ -558,10 +664,59 @@ def _walk(store: BlobStore, base: str) -> Iterator[tuple[str, tuple[int, float]]
         if not store.fs.exists(base):
             return
         for p, info in store.fs.find(base, detail=True).items():
-            mtime = info.get("created") or info.get("mtime") or 0
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            yield p, (int(info.get("size") or 0), float(mtime))
+            # folder markers (a zero-byte "dir/" key, or what a server such as
+            # SeaweedFS answers for a prefix) are not files
+            if info.get("type") == "directory" or p.endswith("/") or str(info.get("name", "")).endswith("/"):
+                continue
+            if p.rstrip("/") == base.rstrip("/"):
+                continue
+            yield p, (int(info.get("size") or 0), objstore.modified_time(info))
+
+
+# option names that would carry a secret: never stored with the store
+_SECRET_WORDS = ("secret", "password", "token", "credential", "session", "private")
+_SECRET_NAMES = {"key", "access_key", "access_key_id", "aws_access_key_id", "sas_token", "account_key"}
+
+
+def parse_blob_options(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["endpoint_url=http://127.0.0.1:9000", "anon=false"]`` -> the options handed to fsspec.
+
+    Values ``true``/``false`` become booleans and whole numbers ints; a
+    dotted name sets a nested option (``client_kwargs.region_name=eu-west-1``).
+    Options that would carry a secret (keys, secrets, tokens, passwords) are
+    refused: they belong in the environment (``AWS_*`` variables, profiles),
+    never in the store's database.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = str(pair).partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InvalidInput(f"blob option {pair!r} is not NAME=VALUE (e.g. endpoint_url=http://127.0.0.1:9000)")
+        check_blob_option_name(name)
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        elif raw.lstrip("-").isdigit():
+            value = int(raw)
+        target = options
+        *outer, last = name.split(".")
+        for part in outer:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise InvalidInput(f"blob option {name!r} sets inside {part!r}, which has a value already")
+        target[last] = value
+    return options
+
+
+def check_blob_option_name(name: str) -> None:
+    """Refuse an option name that would store a secret."""
+    leaf = name.rsplit(".", 1)[-1].lower()
+    if leaf in _SECRET_NAMES or any(w in leaf for w in _SECRET_WORDS):
+        raise InvalidInput(
+            f"blob option {name!r} would store a secret with the store: localreg never does; set it in the "
+            "environment instead (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or FSSPEC_S3_* variables)"
+        )
 
 
 def url_info(url: str) -> list[tuple[str, int]]:

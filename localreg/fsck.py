@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 @dataclass
 class Finding:
     """One thing fsck found. ``kind``: alias, tag, lineage, entry, link, version,
-    latest, blob, chunked-file (problems); orphan, tmp, pack-space, unneeded (leftovers)."""
+    latest, blob, chunked-file (problems); orphan, tmp, upload (an incomplete multipart
+    upload on an object store), pack-space, unneeded (leftovers)."""
 
     kind: str
     message: str
@@ -231,6 +232,10 @@ def _check(store: "Store") -> FsckReport:
         ))
     for path, _size, _m in blobs.list_tmp():
         report.leftovers.append(Finding("tmp", f"temp file {path} (gc removes it)"))
+    for path, upload_id, _started in blobs.list_incomplete_uploads():
+        report.leftovers.append(Finding(
+            "upload", f"incomplete multipart upload of {path} (id {upload_id}) (gc aborts it after the grace period)"
+        ))
     return report
 
 
@@ -355,14 +360,21 @@ def verify(store: "Store", version: "versions.Version | None" = None,
             "ORDER BY 1"
         )]
     callback.set_size(len(digests))
-    for digest in digests:
-        report.checked += 1
-        problem = objects.check(digest)
-        if problem:
-            report.bad[digest] = problem
-            report.versions[digest] = _users(store, digest)
-        callback.relative_update(1)
+    # in batches: an object store reads each batch's packs once, in few requests
+    for start in range(0, len(digests), VERIFY_BATCH):
+        batch = digests[start:start + VERIFY_BATCH]
+        found = objects.check_many(batch)
+        for digest in batch:
+            report.checked += 1
+            problem = found.get(digest)
+            if problem:
+                report.bad[digest] = problem
+                report.versions[digest] = _users(store, digest)
+        callback.relative_update(len(batch))
     return report
+
+
+VERIFY_BATCH = 50_000  # files located and checked together (bounds the plan's memory)
 
 
 def _users(store: "Store", digest: str) -> list[str]:

@@ -12,8 +12,11 @@ Order of work, so that a crash at any point leaves a consistent store:
    no chunk row at all. A pack that still holds a live chunk stays whole;
    its dead bytes are reported as ``pack_bytes_dead``. A crash between 2
    and 3 leaves orphan files, which the next gc removes;
-4. files with no row (left by crashes or by step 3 being cut short) and
-   temp files, once older than the grace period.
+4. files with no row (left by crashes or by step 3 being cut short), temp
+   files and incomplete multipart uploads (object stores), once older than
+   the grace period. Ages come from every backend's own field (``mtime``,
+   S3's ``LastModified``, ...) and are measured against the blob store's
+   clock; an object whose age cannot be read is never removed.
 
 Before any of it, gc checks that the database accounts for the blob store
 (:func:`unaccounted`): the blob store's marker names this store, and every
@@ -185,8 +188,12 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
                 kept.append(v)
         gone = [v for v in gone if v not in kept]
     report.expired_versions = [v.qualified_name for v in gone]
-    cutoff = time.time() - grace
     blobs = store.blobs
+    # rows are dated by the clock of the machine that wrote them; files by
+    # the blob store's own clock (an object store's LastModified is the
+    # server's time, not this machine's)
+    cutoff = time.time() - grace
+    blob_cutoff = blobs.now() - grace
     with store.snapshot() as db:
         live = live_chunks(store, [v.id for v in gone] if dry_run else ())
         rows = db.execute("SELECT digest, size, pack, offset, created_at FROM chunks").fetchall()
@@ -208,7 +215,7 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
     for digest, size, _pack, _offset, _created in loose:
         # a writer that stored the same bytes since our commit rewrote the
         # file (new mtime) and may re-add its row: leave it to a later gc
-        if digest in back or blobs.loose_mtime(digest) >= cutoff:
+        if digest in back or _young(blobs.loose_mtime(digest), blob_cutoff):
             report.kept_young += 1
             skipped.add(digest)
             continue
@@ -230,7 +237,7 @@ def gc(store: "Store", *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -
 
     report.pack_bytes_dead = _dead_pack_bytes(store, pack_files, empty_packs,
                                               {r[0] for r in dead} if dry_run else set())
-    _orphans(store, cutoff, dry_run, report, skipped)
+    _orphans(store, blob_cutoff, dry_run, report, skipped)
     return report
 
 
@@ -284,6 +291,12 @@ def _dead_pack_bytes(store: "Store", pack_files: dict[str, int], empty: set[str]
     return sum(max(data[p] - n, 0) for p, n in used.items() if p in data)  # a pack's footer is not dead space
 
 
+def _young(mtime: float | None, cutoff: float) -> bool:
+    """Whether a blob written at ``mtime`` is inside the grace period; a blob whose age
+    cannot be read is always kept."""
+    return mtime is None or mtime >= cutoff
+
+
 def _orphans(store: "Store", cutoff: float, dry_run: bool, report: GCReport, skipped: set[str]) -> None:
     """Remove files with no row (left by crashes), and temp files, older than the cutoff."""
     blobs = store.blobs
@@ -304,8 +317,11 @@ def _orphans(store: "Store", cutoff: float, dry_run: bool, report: GCReport, ski
             found.append((f"orphan pack {name}", size, mtime, lambda n=name: blobs.remove_pack(n)))
     for path, size, mtime in tmp_files:
         found.append((f"temp file {path}", size, mtime, lambda p=path: blobs.remove_path(p)))
+    for path, upload_id, started in blobs.list_incomplete_uploads():
+        found.append((f"incomplete upload {path} ({upload_id})", 0, started,
+                      lambda p=path, u=upload_id: blobs.abort_upload(p, u)))
     for what, size, mtime, remove in found:
-        if mtime >= cutoff:
+        if _young(mtime, cutoff):
             report.kept_young += 1
             continue
         if not dry_run:

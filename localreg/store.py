@@ -135,9 +135,11 @@ class Store:
         create: bool = True,
         shared_group: str | None = None,
         readonly: bool | None = None,
+        blob_options: dict[str, Any] | None = None,
         allow_unaccounted: bool = False,
     ) -> None:
         self.home = resolve_home(home)
+        self._new_blob_options = blob_options  # for looking at the blob store before the database names them
         # opened to rebuild or repair: a database that cannot account for the blob store is not refused
         self.allow_unaccounted = bool(allow_unaccounted)
         self.db_path = self.home / DB_NAME
@@ -157,7 +159,7 @@ class Store:
                                str(self.home))
             if not create:
                 raise NotFound(f"no localreg store at {self.home}", str(self.home))
-            _check_creation_args(blob_url, org, entity, project)
+            _check_creation_args(blob_url, org, entity, project, blob_options)
             gid = _group_id(shared_group) if shared_group is not None else None
             self._create_home(gid)
         else:
@@ -179,7 +181,7 @@ class Store:
             self._check_and_upgrade(blob_url)
             info = self.info()
             if "blob_url" not in info:
-                self._initialize(blob_url, org, entity, project)
+                self._initialize(blob_url, org, entity, project, blob_options)
                 info = self.info()
         except sqlite3.DatabaseError as e:
             self.close()
@@ -189,8 +191,9 @@ class Store:
             raise
         self.blob_url = info["blob_url"]
         self.shared_group = info.get("shared_group")
+        self.blob_options = json.loads(info.get("blob_options") or "{}")
         self.blobs = BlobStore(self.blob_url, shared=self.shared_group is not None,
-                               readonly=self.readonly)
+                               readonly=self.readonly, options=self.blob_options)
         try:
             self._check_marker(info.get("store_id"))
         except BaseException:
@@ -236,7 +239,7 @@ class Store:
             return
         url = blob_url or str(self.home / "blobs")
         try:
-            blobs = BlobStore(url, readonly=True)
+            blobs = BlobStore(url, readonly=True, options=self._new_blob_options)
             marker = blobs.read_marker()
             data = blobs.holds_data()
         except StoreError:
@@ -363,19 +366,20 @@ class Store:
         dbmod.check_schema(db, self.db_path)
 
 
-    def _initialize(self, blob_url, org, entity, project) -> None:
+    def _initialize(self, blob_url, org, entity, project, blob_options=None) -> None:
         url = blob_url or str(self.home / "blobs")
         store_id = _new_store_id()
         rebuilding = False
         if self.allow_unaccounted:  # a rebuilt store takes the id its blobs name
             with contextlib.suppress(OSError, ValueError, ImportError, StoreError):
-                found = BlobStore(url, readonly=True)
+                found = BlobStore(url, readonly=True, options=blob_options)
                 marker = found.read_marker()
                 if marker is not None:
                     store_id = marker["store_id"]
                 rebuilding = marker is not None or found.holds_data()
         values = {
             "blob_url": url,
+            **({"blob_options": json.dumps(blob_options, sort_keys=True)} if blob_options else {}),
             "default_org": names.check_name(org or DEFAULT_ORG, "org name"),
             "default_entity": names.check_name(entity or _entity_from_user(current_user()), "entity name"),
             "default_project": names.check_name(project or DEFAULT_PROJECT, "project name"),
@@ -657,16 +661,36 @@ def _group_id(name: str) -> int:
         raise InvalidInput(f"unknown group {name!r}: a shared store needs an existing group") from None
 
 
-def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None) -> None:
+def _check_creation_args(blob_url: str | None, org: str | None, entity: str | None, project: str | None,
+                         blob_options: dict[str, Any] | None = None) -> None:
     """Refuse bad defaults before the home is created: bad input writes nothing."""
     for value, what in ((org, "org name"), (entity, "entity name"), (project, "project name")):
         if value is not None:
             names.check_name(value, what)
+    if blob_options:
+        if blob_url is None:
+            raise InvalidInput("blob options need a blob URL (--blob-url) to apply to")
+        if not isinstance(blob_options, dict):
+            raise InvalidInput(f"blob options must be a dict of option names to values, not {blob_options!r}")
+        _check_option_names(blob_options)
     if blob_url is not None:
         try:
-            BlobStore(blob_url)
-        except (ValueError, ImportError) as e:
+            BlobStore(blob_url, options=blob_options)
+        except ImportError as e:
+            proto = blob_url.split("://", 1)[0]
+            extra = " (pip install 'localreg[s3]')" if proto in ("s3", "s3a") else ""
+            raise InvalidInput(f"cannot use blob URL {blob_url!r}: {e}{extra}") from None
+        except (ValueError, TypeError) as e:
             raise InvalidInput(f"cannot use blob URL {blob_url!r}: {e}") from None
+
+
+def _check_option_names(options: dict[str, Any], prefix: str = "") -> None:
+    from .blobs import check_blob_option_name
+
+    for name, value in options.items():
+        check_blob_option_name(prefix + str(name))
+        if isinstance(value, dict):
+            _check_option_names(value, prefix + str(name) + ".")
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}

@@ -34,10 +34,36 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-@pytest.fixture(params=["file", "memory"])
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 for this test session (one per xdist worker), stopped at the end."""
+    from servers import ServerUnavailable, start_moto
+
+    try:
+        server = start_moto()
+    except ServerUnavailable as e:
+        if os.environ.get("LOCALREG_REQUIRE_S3"):
+            raise
+        pytest.skip(str(e))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The standard AWS variables pointing at the session's S3 server."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+@pytest.fixture(params=["file", "memory", "s3"])
 def blob_backend(request, tmp_path):
-    """The blob URL for a store: a folder, or fsspec's memory filesystem."""
-    if request.param == "memory":
+    """The blob URL for a store: a folder, fsspec's memory filesystem, or a fresh bucket on a moto S3 server."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_env")
+        yield f"s3://{server.new_bucket()}/blobs"
+    elif request.param == "memory":
         url = f"memory://localreg-test-{os.getpid()}-{id(tmp_path)}"
         yield url
         fsspec.filesystem("memory").store.clear()

@@ -34,8 +34,8 @@ def _files(blobs: BlobStore) -> list[str]:
     return sorted(p[len(base) + 1:] for p in blobs.fs.find(base))
 
 
-def test_local_and_memory_backends(blobs, blob_backend):
-    assert blobs.is_local == (not blob_backend.startswith("memory://"))
+def test_local_memory_and_s3_backends(blobs, blob_backend):
+    assert blobs.is_local == (not blob_backend.startswith(("memory://", "s3://")))
 
 
 @FIXTURE_OK

@@ -83,9 +83,29 @@ def age(store, path: str, seconds: float) -> None:
     t = time.time() - seconds
     if store.blobs.is_local:
         os.utime(path, (t, t))
-    else:
+    elif hasattr(store.blobs.fs, "store"):  # fsspec's memory filesystem
         f = store.blobs.fs.store[store.blobs.fs._strip_protocol(path)]
         f.created = f.modified = dt.datetime.fromtimestamp(t, tz=dt.timezone.utc)
+    else:
+        # a real object store cannot backdate an object: run the blob store's
+        # clock (the server's Date) that far ahead instead, for this store
+        blobs = store.blobs
+        ahead = max(getattr(blobs, "_test_ahead", 0.0), seconds)
+        blobs._test_ahead = ahead
+        server_now = type(blobs).now
+        blobs.now = lambda: server_now(blobs) + ahead
+
+
+def tick(store) -> None:
+    """Let the clocks move past what was just written (for a grace of 0).
+
+    An object store dates objects (and tells its own time) to the second:
+    there a blob is older than "now" only once the next second has begun.
+    """
+    if store.blobs.is_local or hasattr(store.blobs.fs, "store"):
+        time.sleep(0.01)
+    else:
+        time.sleep(1.05)
 
 
 def age_everything(store, seconds: float) -> None:
@@ -173,7 +193,7 @@ def test_gc_removes_exactly_the_unneeded_blobs_and_packs(three):
     c_pack_size = dict((n, s) for n, s, _m in store.blobs.list_packs())[c_pack]
     versions.delete(store, three["old"])
     versions.delete(store, three["other"])
-    time.sleep(0.01)
+    tick(store)
 
     report = gc_mod.gc(store, grace=0)
 
@@ -201,7 +221,7 @@ def test_gc_dry_run_removes_nothing_and_predicts_the_real_run(three):
     store = three["store"]
     versions.delete(store, three["old"])
     versions.delete(store, three["other"])
-    time.sleep(0.01)
+    tick(store)
     before_rows, before_files = snapshot(store), files_of(store)
     dry = gc_mod.gc(store, grace=0, dry_run=True)
     assert snapshot(store) == before_rows and files_of(store) == before_files
@@ -319,7 +339,7 @@ def test_gc_drops_a_chunked_file_with_its_chunks_and_relogging_restores_it(store
     assert store.db.execute("SELECT count(*) FROM chunked_files").fetchone()[0] == 2
     shared = len(chunk_rows(store))
     versions.delete(store, v0)
-    time.sleep(0.01)
+    tick(store)
     report = gc_mod.gc(store, grace=0)
     # only the chunks v0 alone had went; v0's file row went with them
     assert 0 < report.chunks_removed < shared / 2
@@ -345,7 +365,7 @@ def test_an_unchanged_file_is_read_again_once_its_bytes_are_gone(store, make_fil
     assert set(want.values()) <= cached
     if remover == "gc":
         versions.delete(store, v)
-        time.sleep(0.01)
+        tick(store)
         assert gc_mod.gc(store, grace=0).chunks_removed > 0
     else:
         for name, _size, _m in list(store.blobs.list_packs()):
@@ -606,7 +626,7 @@ def test_fsck_reports_dead_pack_space_and_unneeded_blobs_as_leftovers(three):
     report = fsck_mod.fsck(store)
     assert report.ok
     assert [f.kind for f in report.leftovers] == ["unneeded"]
-    time.sleep(0.01)
+    tick(store)
     gc_mod.gc(store, grace=0)
     [space] = fsck_mod.fsck(store).leftovers
     assert space.kind == "pack-space" and f"holds {three['size']['A']} bytes no row names" in space.message
@@ -865,7 +885,7 @@ def test_cli_gc(three, runner):
         "Freed 0 B (0 bytes): 0 loose objects, 0 packs and 0 orphan files; 0 unneeded blobs left the index",
         "Kept 3 unneeded blobs and files younger than the grace period",
     ]
-    time.sleep(0.01)
+    tick(store)
     dry = ok(runner, "gc", "--dry-run", "--grace", "0")
     assert f"Would remove loose {three['d']['big']}" in dry.output.splitlines()
     assert "Would free" in dry.output and "would leave the index" in dry.output
@@ -879,6 +899,9 @@ def test_cli_gc(three, runner):
 
 
 def test_cli_gc_prints_what_it_removed(store, runner, make_files):
+    if not (store.blobs.is_local or hasattr(store.blobs.fs, "store")):
+        pytest.skip("an S3 object cannot be backdated and the CLI opens its own store; "
+                    "the gc tests above age S3 blobs through the store's clock")
     v = log(store, make_files, {"x.bin": data("x", BIG)}, whole=True)
     versions.delete(store, v)
     tmp = put(store, "tmp/1-abc", b"12345")

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import click
 
 from .. import catalog, ingest, names, orgs, registries, runs, versions
-from ..blobs import Callback
+from ..blobs import Callback, parse_blob_options
 from ..errors import AlreadyExists, LocalregError, LocalregWarning, NotFound, VerificationError
 from ..objects import LINK_MODES, Objects, verify_tree
 from ..store import Store, __version__
@@ -722,12 +722,10 @@ def verify_artifact(state: State, ref: str | None, all_: bool, root: str | None)
     entries = versions.entries(store, v)
     objects = Objects(store)
     problems: list[str] = []
-    checked: dict[str, str | None] = {}
+    checked = objects.check_many(e.digest for e in entries if e.ref is None)
     for e in entries:
         if e.ref is not None:
             continue
-        if e.digest not in checked:
-            checked[e.digest] = objects.check(e.digest)
         if checked[e.digest]:
             problems.append(f"stored file {e.path!r}: {checked[e.digest]}")
     if root is not None:
@@ -785,36 +783,46 @@ def store_info(state: State) -> None:
 @click.option("--org", help="Default organization (registries live here).")
 @click.option("--entity", "-e", help="Default entity (team or user).")
 @click.option("--project", "-p", help="Default project.")
-@click.option("--blob-url", help="Where blobs go: a folder or an fsspec URL (default HOME/blobs).")
+@click.option("--blob-url", help="Where blobs go: a folder or an fsspec URL such as s3://bucket/prefix "
+                                  "(default HOME/blobs).")
+@click.option("--blob-option", "blob_option", multiple=True, metavar="NAME=VALUE",
+              help="A non-secret fsspec option for the blob URL, kept with the store (repeatable), e.g. "
+                   "endpoint_url=http://127.0.0.1:9000. Credentials come from the environment, never from here.")
 @click.option("--shared", "shared_group", metavar="GROUP",
               help="Share the store with a group: folders 2770, files 0660 (default: owner only, 0700/0600).")
 @pass_state
 def init_store(state: State, org: str | None, entity: str | None, project: str | None, blob_url: str | None,
-               shared_group: str | None) -> None:
+               blob_option: tuple[str, ...], shared_group: str | None) -> None:
     """Create a store with its defaults (they are fixed at creation).
 
     A store is readable by its owner only, unless --shared names a group.
     Running it again on an existing store with the same (or no) options
-    does nothing.
+    does nothing. Blobs on S3 or an S3-compatible server (MinIO, Ceph,
+    SeaweedFS) need the s3 extra (pip install 'localreg[s3]'); the
+    endpoint and credentials come from the AWS_* variables or a profile,
+    or the endpoint from --blob-option.
 
     Example:
 
     \b
         localreg --home ./my-store init --org my-org --entity my-team --project demo
         localreg --home /srv/registry init --shared mlteam
+        localreg init --blob-url s3://models/registry --blob-option endpoint_url=http://127.0.0.1:9000
     """
+    options = parse_blob_options(blob_option)
     try:
         store = Store(state.home, create=False)
     except NotFound:
         store = Store(state.home, blob_url=blob_url, org=org, entity=entity, project=project,
-                      shared_group=shared_group)
+                      shared_group=shared_group, blob_options=options or None)
         state._store = store
         click.echo(f"Created store at {store.home}")
     else:
         state._store = store
         info = store.info()
         wanted = {"default_org": org, "default_entity": entity, "default_project": project, "blob_url": blob_url,
-                  "shared_group": shared_group}
+                  "shared_group": shared_group,
+                  "blob_options": json.dumps(options, sort_keys=True) if options else None}
         differ = [f"{k.replace('default_', '')} is {info.get(k)!r}" for k, val in wanted.items()
                   if val is not None and info.get(k) != val]
         if differ:
