@@ -176,9 +176,9 @@ class Runner:
         self.home = os.path.join(work, "peer-home")
         os.makedirs(self.home, exist_ok=True)
         # awscli is not in the bench extra (its exact botocore pin fights dvc-s3's): the peers' venv, else PATH
-        self.aws = next((p for p in (os.path.join(self.peers_bin, "aws"),
-                                                  os.path.join(os.path.dirname(sys.executable), "aws"), shutil.which("aws"))
-                         if p and os.access(p, os.X_OK)), None)
+        candidates = (os.path.join(self.peers_bin, "aws"), os.path.join(os.path.dirname(sys.executable), "aws"),
+                      shutil.which("aws"))
+        self.aws = next((p for p in candidates if p and os.access(p, os.X_OK)), None)
 
     def env(self, system: str) -> dict[str, str]:
         """Credentials from the standard AWS variables; each tool's endpoint from its own setting."""
@@ -207,6 +207,8 @@ class Runner:
         """One timed, measured command: wall time, peak RSS, CPU, S3 requests and bytes."""
         subprocess.run(["sync"])
         stats = os.path.join(self.work, "time.out")
+        if os.path.exists(stats):
+            os.unlink(stats)  # a killed step writes none: never read the last step's
         before = self.server.settled_counts()
         t0 = time.perf_counter()
         proc = subprocess.Popen([TIME, "-o", stats, "-f", "%M %U %S", *argv], cwd=cwd or self.work,
