@@ -545,16 +545,17 @@ class PackWriter:
         self.offset = 0
         self.count = 0
         self._up: objstore.Upload | None = None
+        self._f: Any = None  # the local pack file, or the object store's upload (write() is all it needs there)
         if not store.is_local:
             # an object store: straight to the final key (see objstore.Upload)
             store._refuse_if_readonly()
             self.tmp = ""
             self._up = objstore.upload(store.fs, store.pack_path(self.name))
-            self._f = self._up  # type: ignore[assignment]
+            self._f = self._up
             return
         self.tmp = store._tmp_path(".pack")
         try:
-            self._f: IO[bytes] = open(self.tmp, "xb", buffering=BUF)
+            self._f = open(self.tmp, "xb", buffering=BUF)
             os.chmod(self.tmp, store.file_mode)
         except OSError as e:
             store._discard(self.tmp)

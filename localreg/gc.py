@@ -308,7 +308,7 @@ def _orphans(store: "Store", cutoff: float, dry_run: bool, report: GCReport, ski
     db = store.db
     known_loose = {r[0] for r in db.execute("SELECT digest FROM chunks WHERE pack IS NULL")}
     known_packs = {r[0] for r in db.execute("SELECT DISTINCT pack FROM chunks WHERE pack IS NOT NULL")}
-    found: list[tuple[str, int, float, Any]] = []
+    found: list[tuple[str, int, float | None, Any]] = []
     for digest, size, mtime in loose_files:
         if digest not in known_loose and digest not in skipped:
             found.append((f"orphan blob {digest}", size, mtime, lambda d=digest: blobs.remove_loose(d)))

@@ -441,3 +441,35 @@ def test_the_object_storage_page_runs(tmp_path, s3_env):
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / "model.bin").read_text() == "w\n"
     assert "consistent" in done.stdout
+
+
+# -- one blob store belongs to one registry ------------------------------------------------------
+
+@pytest.mark.parametrize("server", ["moto", "seaweedfs"])
+def test_a_second_registry_on_the_same_prefix_is_refused_and_the_first_stays_whole(
+        server, tmp_path, request, runner):
+    """The marker at the blob root names the registry; another home on that prefix is refused, nothing of it deleted."""
+    from localreg.errors import UnaccountedStore
+
+    env = request.getfixturevalue("s3_env" if server == "moto" else "weed_env")
+    options = {"endpoint_url": env.endpoint}
+    bucket = env.new_bucket()
+    url = f"s3://{bucket}/reg"
+    first = Store(tmp_path / "first", blob_url=url, org="acme", blob_options=options)
+    v, _ = ingest.log_path(first, _files(tmp_path / "src", 20), name="m", type="model", project="p")
+    marker = first.blobs.read_marker()
+    assert marker is not None and marker["store_id"] == first.store_id
+    keys = sorted(_keys(env, f"{bucket}/reg"))
+
+    with pytest.raises(UnaccountedStore, match="holds the data of store " + first.store_id):
+        Store(tmp_path / "second", blob_url=url, org="acme", blob_options=options)
+    result = runner.invoke(cli, ["--home", str(tmp_path / "third"), "init", "--blob-url", url,
+                                 "--blob-option", f"endpoint_url={env.endpoint}"])
+    assert result.exit_code == 1 and result.output.startswith("Error: store ") and "Traceback" not in result.output
+    assert sorted(_keys(env, f"{bucket}/reg")) == keys  # nothing written, nothing deleted
+
+    _run_store_clock_ahead(first, 7200)
+    gc_mod.gc(first)
+    assert sorted(_keys(env, f"{bucket}/reg")) == keys
+    _readable(first, tmp_path)
+    first.close()
