@@ -50,6 +50,7 @@ MARKER = "localreg-store.json"
 MARKER_FORMAT = 1
 
 BUF = 1 << 20
+READ_BLOCK = 8 << 20  # read-ahead of a pack opened on an object store
 # out of space, past the file size limit (RLIMIT_FSIZE), out of quota
 _FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -350,7 +351,8 @@ class BlobStore:
         try:
             if self.is_local:
                 return open(path, "rb")
-            return self.fs.open(path, "rb")
+            # read ahead in modest blocks: several packs may be open at once (s3fs's default is 50 MiB)
+            return self.fs.open(path, "rb", block_size=READ_BLOCK)
         except FileNotFoundError:
             raise CorruptBlob(f"pack {pack} is missing from {self.url}") from None
 

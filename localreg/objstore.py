@@ -31,7 +31,7 @@ from typing import Any
 __all__ = ["Upload", "upload", "modified_time", "is_s3", "list_incomplete_uploads", "abort_incomplete_upload"]
 
 PART_SIZE = 8 << 20          # bytes per multipart part (S3's minimum is 5 MiB)
-PARTS_IN_FLIGHT = 6          # parts of one upload being sent at once
+PARTS_IN_FLIGHT = 4          # parts of one upload being sent at once
 SPOOL_MAX = 8 << 20          # non-S3 uploads stay in memory up to this size
 
 # the fields fsspec backends give for "last written": local and memory
@@ -171,11 +171,15 @@ class _S3Upload(Upload):
         return self._run(self.fs._call_s3(method, **kwargs)).result()
 
     def write(self, data: bytes | memoryview) -> None:
-        self._buf += data
-        self.size += len(data)
-        while len(self._buf) >= 2 * PART_SIZE:  # keep the last part >= 5 MiB
-            self._send(bytes(self._buf[:PART_SIZE]))
-            del self._buf[:PART_SIZE]
+        view = memoryview(data)
+        self.size += len(view)
+        while view:
+            room = PART_SIZE - len(self._buf)
+            self._buf += view[:room]  # a copy: the caller may reuse its buffer
+            view = view[room:]
+            if len(self._buf) >= PART_SIZE:  # every part but the last is PART_SIZE (S3: >= 5 MiB)
+                part, self._buf = bytes(self._buf), bytearray()
+                self._send(part)
 
     def _send(self, part: bytes) -> None:
         if self._upload_id is None:

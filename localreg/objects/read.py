@@ -296,13 +296,26 @@ class BlobReader:
             raise CorruptBlob(f"blob {digest} is not in the store at {self.objects.store.home}", digest)
         local = self._local
         total = _Hasher(sum(p[1] for p in parts) >= HASH_THREAD_MIN) if whole else None
+        fetched = None
+        if not local and len(parts) > 1:
+            # a big file on an object store: its chunks come in ranged requests, several in flight
+            from .fetch import Fetcher, Piece
+
+            fetched = Fetcher(self.blobs.fs).fetch(
+                Piece(self.blobs.pack_path(pack), offset or 0, size, cd)
+                for cd, size, pack, offset in parts if pack is not None)
         try:
             for cd, size, pack, offset in parts:
                 if pack is not None:
-                    f = self._pack(pack)
-                    if local:
-                        data = os.pread(f.fileno(), size, offset or 0)
+                    if fetched is not None:
+                        _piece, got_data = next(fetched)
+                        if isinstance(got_data, BaseException):
+                            raise CorruptBlob(f"blob {cd}: {got_data}", cd)
+                        data = got_data
+                    elif local:
+                        data = os.pread(self._pack(pack).fileno(), size, offset or 0)
                     else:
+                        f = self._pack(pack)
                         f.seek(offset or 0)
                         data = f.read(size)
                     if len(data) != size:
@@ -326,6 +339,8 @@ class BlobReader:
                     raise CorruptBlob(f"blob {cd} is corrupt (its bytes do not match its digest)", cd)
         finally:
             got_digest = total.digest() if total is not None else None
+            if fetched is not None:
+                fetched.close()
         if total is not None and got_digest != digest:
             bad = self.objects._corrupt_chunk(parts) if len(parts) > 1 else digest
             raise CorruptBlob(f"blob {bad} is corrupt (its bytes do not match its digest)", bad)
