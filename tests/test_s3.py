@@ -269,21 +269,6 @@ def test_init_refuses_a_secret_option_and_writes_nothing(tmp_path, s3_env, runne
 
 # -- SeaweedFS: crashes and races on a real distributed store ---------------------------
 
-@pytest.fixture(scope="module")
-def seaweedfs():
-    sys.path.insert(0, os.path.dirname(__file__))
-    from servers import ServerUnavailable, start_seaweedfs
-
-    try:
-        server = start_seaweedfs()
-    except ServerUnavailable as e:
-        if os.environ.get("LOCALREG_REQUIRE_S3"):
-            raise
-        pytest.skip(str(e))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def weed_env(seaweedfs, monkeypatch):
     for key, value in seaweedfs.env().items():
