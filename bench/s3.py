@@ -66,7 +66,8 @@ REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 
 from compare import VENV as PEERS_VENV  # noqa: E402
-from compare import bench_requirements, machine_line, runtime_requirements, say, snapshot_source  # noqa: E402
+import compare  # noqa: E402
+from compare import bench_requirements, machine_line, say, snapshot_source  # noqa: E402
 from s3server import MeteredServer, start_metered_seaweedfs  # noqa: E402
 from workloads import KIB, MIB, make_big, make_small  # noqa: E402
 
@@ -132,32 +133,9 @@ def ensure_peers(python: str | None) -> str:
     return py
 
 
-def s3_requirements() -> list[str]:
-    import tomllib
-
-    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
-        return tomllib.load(f)["project"]["optional-dependencies"]["s3"]
-
-
 def ensure_localreg_env(python: str | None) -> str:
     """localreg's runtime dependencies and its ``s3`` extra, nothing else (as ``pip install 'localreg[s3]'``)."""
-    if python:
-        return python
-    py = os.path.join(LOCALREG_VENV, "bin", "python")
-    reqs = runtime_requirements() + s3_requirements()
-    stamp = os.path.join(LOCALREG_VENV, "requirements.json")
-    try:
-        with open(stamp) as f:
-            if json.load(f) == reqs and os.path.exists(py):
-                return py
-    except (OSError, ValueError):
-        pass
-    say(f"creating {os.path.relpath(LOCALREG_VENV, REPO)} with {' '.join(reqs)}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", LOCALREG_VENV], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", *reqs], check=True)
-    with open(stamp, "w") as f:
-        json.dump(reqs, f)
-    return py
+    return compare.ensure_localreg_env(python, LOCALREG_VENV, ("s3",))
 
 
 # -- running one step -------------------------------------------------------------------------
