@@ -121,37 +121,50 @@ class Upload(abc.ABC):
 
 
 class _SpooledUpload(Upload):
-    """Any fsspec filesystem: gather the bytes, hand them over in one call at commit."""
+    """Any fsspec filesystem: gather the bytes (in memory, then in a named temp file past
+    ``SPOOL_MAX``), hand them over in one call at commit."""
 
     def __init__(self, fs: Any, path: str, *, exclusive: bool = False) -> None:
         super().__init__(fs, path, exclusive=exclusive)
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)
+        self._mem: bytearray | None = bytearray()
+        self._file: Any = None
 
     def write(self, data: bytes | memoryview) -> None:
-        self._spool.write(data)
+        if self._mem is not None and len(self._mem) + len(data) > SPOOL_MAX:
+            self._file = tempfile.NamedTemporaryFile(prefix="localreg-upload-")
+            self._file.write(self._mem)
+            self._mem = None
+        if self._mem is not None:
+            self._mem += data
+        else:
+            self._file.write(data)
         self.size += len(data)
 
     def commit(self) -> None:
-        spool = self._spool
         try:
             if self.exclusive and self.fs.exists(self.path):
                 raise FileExistsError(self.path)
             parent = self.path.rsplit("/", 1)[0]
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
-            if self.size <= SPOOL_MAX or not hasattr(spool, "name"):
-                spool.seek(0)
-                self.fs.pipe_file(self.path, spool.read())
+            if self._mem is not None:
+                self.fs.pipe_file(self.path, bytes(self._mem))
             else:
-                spool.flush()
-                self.fs.put_file(spool.name, self.path)
+                self._file.flush()
+                self.fs.put_file(self._file.name, self.path)
             self.done = True
         finally:
-            spool.close()
+            self._drop()
 
     def abort(self) -> None:
         self.done = True
-        self._spool.close()
+        self._drop()
+
+    def _drop(self) -> None:
+        self._mem = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class _S3Upload(Upload):

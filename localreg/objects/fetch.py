@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class Fetcher:
             fut.set_exception(e)
         return fut
 
-    def fetch(self, pieces: Iterable[Piece]) -> Iterator[tuple[Piece, bytes | BaseException]]:
+    def fetch(self, pieces: Iterable[Piece]) -> Generator[tuple[Piece, bytes | BaseException], None, None]:
         """Yield ``(piece, bytes)`` in the order given; a piece whose object is missing or
         too short comes with the error instead of bytes (the others still come)."""
         queue: deque[tuple[_Span, concurrent.futures.Future]] = deque()
