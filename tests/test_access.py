@@ -235,10 +235,11 @@ def test_a_ttl_belongs_to_the_source_not_to_a_link(world, store, monkeypatch):
     as_user(monkeypatch, "alice")  # even the admin: as W&B, a link has no ttl of its own
     before = snapshot(store)
     art = wandb.Api().artifact(LINK)
-    art.ttl = dt.timedelta(seconds=1)
+    with pytest.raises(InvalidInput, match="^Cannot set TTL for link artifact"):  # W&B's setter refuses at once
+        art.ttl = dt.timedelta(seconds=1)
     with pytest.raises(InvalidInput, match=f"cannot set a ttl on link {LINK}: unlink it first, "
                                            f"or set the ttl of its source {SOURCE}"):
-        art.save()
+        versions.update(store, versions.resolve(store, LINK), ttl_seconds=1)  # and the domain verb, below the SDK
     assert snapshot(store) == before
 
 
