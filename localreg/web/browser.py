@@ -13,8 +13,8 @@ from ..errors import InvalidInput, LocalregError, NotFound
 from ..registries import Collection
 from ..versions import Version
 from .http import form_of, limit_of, redirect, registry_ref, split_list, store_of
-from .overview import download, edit_aliases_of, overview
-from .render import flash, message_of, render, status_of, url_collection_of, url_version
+from .overview import download, edit_aliases_of, overview, unlink_of
+from .render import flash, message_of, render, status_of, url_version
 
 SIDEBAR_VERSIONS = 10
 SIDEBAR_PREVIEWS = 40  # past this many collections, only the open one lists its versions
@@ -154,19 +154,9 @@ def _link_to_registry(request: Request, form: dict[str, str]) -> Response:
 
 
 async def unlink(request: Request) -> Response:
-    await form_of(request)
-    return await run_in_threadpool(_unlink, request)
-
-
-def _unlink(request: Request) -> Response:
     """Unlink a version of a project's link collection (W&B's portfolio); its source stays."""
-    store = store_of(request)
-    try:
-        v = source_version(request)
-        versions.unlink(store, v)
-    except LocalregError as e:
-        return _version_page(request, error=message_of(e), status=status_of(e))
-    return flash(redirect(url_collection_of(v)), f"Unlinked {v.qualified_name}; its source {v.source_qualified_name} stays.")
+    await form_of(request)
+    return await run_in_threadpool(unlink_of, request, source_version, _version_page)
 
 
 async def edit_aliases(request: Request) -> Response:

@@ -16,7 +16,7 @@ from ..objects import Objects
 from ..versions import Version
 from .http import redirect, split_list, store_of
 from .lineage import lineage, to_svg
-from .render import flash, message_of, status_of, url_version
+from .render import flash, message_of, status_of, url_collection_of, url_version
 
 FILES_PER_PAGE = 100
 log = logging.getLogger(__name__)
@@ -127,3 +127,14 @@ def edit_aliases_of(request: Request, form: dict[str, str], find: Callable[[Requ
     except LocalregError as e:
         return page(request, error=message_of(e), status=status_of(e))
     return flash(redirect(url_version(v)), message)
+
+
+def unlink_of(request: Request, find: Callable[[Request], Version], page: Callable[..., Response]) -> Response:
+    """Unlink the linked version ``find`` names (its source stays); ``page`` re-renders it with an error."""
+    try:
+        v = find(request)
+        versions.unlink(store_of(request), v)
+    except LocalregError as e:
+        return page(request, error=message_of(e), status=status_of(e))
+    return flash(redirect(url_collection_of(v)),
+                 f"Unlinked {v.qualified_name}; its source {v.source_qualified_name} stays.")

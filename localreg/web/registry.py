@@ -20,7 +20,7 @@ from ..errors import InvalidInput, LocalregError, NotFound
 from .http import (
     collection_filter, form_of, limit_of, redirect, registry_ref, source_ref, split_list, store_of,
 )
-from .overview import download, edit_aliases_of, overview
+from .overview import download, edit_aliases_of, overview, unlink_of
 from .render import flash, message_of, render, status_of, url_collection, url_registry, url_version
 
 
@@ -184,18 +184,7 @@ async def edit_aliases(request: Request) -> Response:
 
 async def unlink(request: Request) -> Response:
     await form_of(request)
-    return await run_in_threadpool(_unlink, request)
-
-
-def _unlink(request: Request) -> Response:
-    store = store_of(request)
-    try:
-        v = _link(request)
-        versions.unlink(store, v)
-    except LocalregError as e:
-        return _link_page(request, error=message_of(e), status=status_of(e))
-    return flash(redirect(url_collection(v.org or "", v.registry or "", v.collection)),
-                 f"Unlinked {v.qualified_name}; its source {v.source_qualified_name} stays.")
+    return await run_in_threadpool(unlink_of, request, _link, _link_page)
 
 
 def link_download(request: Request) -> Response:
